@@ -1,0 +1,1 @@
+"""PneumoScan: a second-opinion aid that flags chest X-rays that look like pneumonia."""
