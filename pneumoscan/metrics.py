@@ -1,0 +1,94 @@
+"""ROC analysis, threshold policies and the model card's metrics, in NumPy only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-positive rates, true-positive rates and the thresholds (score >= t is positive)."""
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order].astype(bool)
+    distinct = np.r_[np.where(np.diff(scores))[0], labels.size - 1]
+    tps = np.cumsum(labels)[distinct]
+    fps = (distinct + 1) - tps
+    tpr = np.r_[0.0, tps / max(labels.sum(), 1)]
+    fpr = np.r_[0.0, fps / max((~labels).sum(), 1)]
+    return fpr, tpr, np.r_[np.inf, scores[distinct]]
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def pick_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, min_sensitivity: float = 0.95) -> float:
+    """`sensitivity`: highest specificity whose sensitivity >= min_sensitivity; `youden`: max TPR - FPR.
+
+    The threshold is the midpoint between the chosen score and the next lower one, so it does
+    not sit exactly on a validation image.
+    """
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    if policy == "youden":
+        index = int(np.argmax(tpr - fpr))
+    elif policy == "sensitivity":
+        index = int(np.argmax(tpr >= min_sensitivity))
+    else:
+        raise ValueError(f"unknown threshold policy {policy!r}")
+    below = scores[scores < thresholds[index]]
+    lower = float(below.max()) if below.size else 0.0
+    return float((thresholds[index] + lower) / 2)
+
+
+def bootstrap_threshold(
+    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
+    rounds: int = 200, seed: int = 0,
+) -> float:
+    """Median of the policy's threshold over patient-level bootstrap resamples: one lucky or
+    unlucky validation image cannot move it much."""
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    members = {g: np.flatnonzero(groups == g) for g in unique}
+    picks = []
+    for _ in range(rounds):
+        chosen = np.concatenate([members[g] for g in rng.choice(unique, size=unique.size)])
+        if labels[chosen].min() == labels[chosen].max():
+            continue
+        picks.append(pick_threshold(labels[chosen], scores[chosen], policy, min_sensitivity))
+    return float(np.median(picks))
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            error += mask.mean() * abs(probs[mask].mean() - labels[mask].mean())
+    return float(error)
+
+
+def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
+    """The model card's numbers at one threshold."""
+    labels = labels.astype(int)
+    predicted = (probs >= threshold).astype(int)
+    tp = int(((predicted == 1) & (labels == 1)).sum())
+    tn = int(((predicted == 0) & (labels == 0)).sum())
+    fp = int(((predicted == 1) & (labels == 0)).sum())
+    fn = int(((predicted == 0) & (labels == 1)).sum())
+    sensitivity = tp / max(tp + fn, 1)
+    precision = tp / max(tp + fp, 1)
+    return {
+        "n": int(labels.size),
+        "auc": roc_auc(labels, probs),
+        "accuracy": (tp + tn) / max(labels.size, 1),
+        "sensitivity": sensitivity,
+        "specificity": tn / max(tn + fp, 1),
+        "precision": precision,
+        "f1": 2 * precision * sensitivity / max(precision + sensitivity, 1e-12),
+        "brier": float(np.mean((probs - labels) ** 2)),
+        "ece": expected_calibration_error(labels, probs),
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "threshold": float(threshold),
+    }

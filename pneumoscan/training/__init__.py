@@ -1,0 +1,1 @@
+"""Training and export: the only part of PneumoScan that imports TensorFlow."""

@@ -1,0 +1,92 @@
+"""A flat Xception classifier (no nested base model, so Grad-CAM reaches its last activation)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import keras
+
+from pneumoscan.preprocess import INPUT_SIZE
+
+LAST_CONV_LAYER = "block14_sepconv2_act"
+LOGIT_LAYER = "pneumonia_logit"
+WEIGHTS_PACKAGE = "pneumonia_model_package"
+
+
+def packaged_imagenet_model() -> Path:
+    """The .keras file of pneumonia-model-package, whose frozen `xception` holds ImageNet weights."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "ImageNet weights: install `pneumonia-model-package==0.3.0 --no-deps` or pass --base-weights imagenet"
+        )
+    found = glob.glob(os.path.join(spec.submodule_search_locations[0], "trained_models", "*.keras"))
+    if not found:
+        raise FileNotFoundError(f"no .keras model inside {WEIGHTS_PACKAGE}")
+    return Path(found[0])
+
+
+def load_base_weights(base: keras.Model, source: str) -> None:
+    """Copy ImageNet weights into `base` from the packaged model, a .keras file or a weights file."""
+    path = packaged_imagenet_model() if source == "package" else Path(source)
+    if path.name.endswith(".weights.h5"):
+        base.load_weights(path)
+        return
+    donor = keras.models.load_model(path, compile=False).get_layer("xception")
+    for layer in base.layers:
+        if layer.weights:
+            layer.set_weights(donor.get_layer(layer.name).get_weights())
+
+
+def build_model(base_weights: str = "package", dropout: float = 0.3) -> keras.Model:
+    """Xception trunk + global average pooling + dropout + one logit unit, as one flat graph.
+
+    `base_weights`: "imagenet" (download, needs internet), "package" (pneumonia-model-package),
+    "none", or a path to a .keras model with an `xception` layer or a `.weights.h5` file.
+    """
+    base = keras.applications.Xception(
+        include_top=False,
+        weights="imagenet" if base_weights == "imagenet" else None,
+        input_shape=(INPUT_SIZE, INPUT_SIZE, 3),
+    )
+    if base_weights not in ("imagenet", "none"):
+        load_base_weights(base, base_weights)
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+    dropped = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    logit = keras.layers.Dense(1, name=LOGIT_LAYER)(dropped)
+    return keras.Model(base.input, logit, name="pneumoscan_xception")
+
+
+def submodel_from(model: keras.Model, cut_layer: str, output_layer: str | None = None) -> keras.Model:
+    """The part of `model` after `cut_layer` (up to `output_layer`), sharing its layers, fed by a new input.
+
+    Training runs the frozen part once and caches its output; this sub-model then trains on
+    the cache, and because its layers are the full model's, the full model is what is trained.
+    """
+    cut = model.get_layer(cut_layer).output
+    start = keras.Input(shape=cut.shape[1:], name=f"{cut_layer}_features")
+    tensors = {id(cut): start}
+    after_cut = False
+    for layer in model.layers:
+        if layer.name == cut_layer:
+            after_cut = True
+            continue
+        if not after_cut:
+            continue
+        node = layer._inbound_nodes[0]
+        inputs = [tensors[id(t)] for t in node.arguments.keras_tensors]
+        output = layer(inputs if len(inputs) > 1 else inputs[0])
+        tensors[id(node.output_tensors[0])] = output
+        if layer.name == output_layer:
+            break
+    end = model.get_layer(output_layer).output if output_layer else model.output
+    return keras.Model(start, tensors[id(end)], name=f"after_{cut_layer}")
+
+
+def trunk_until(model: keras.Model, cut_layer: str) -> keras.Model:
+    """The frozen part of `model` up to and including `cut_layer`."""
+    return keras.Model(model.input, model.get_layer(cut_layer).output, name=f"until_{cut_layer}")
