@@ -1,0 +1,204 @@
+"""DICOM bytes -> display pixels, without ever reading patient data.
+
+Only the image-pixel, modality-LUT and VOI-LUT elements are parsed (`specific_tags`), so
+patient name, id, birth date and every other identifying element never enter memory as
+values, cannot reach a log, a warning or an error message, and are gone with the upload
+(the DICOM file itself is never stored). Messages here name only sizes and standard
+transfer syntax and photometric names, never a free-text value from the file.
+
+Display follows the DICOM pipeline: modality LUT (rescale slope/intercept), then VOI LUT
+or window, then the window's own output range (or, with no window, the image's minimum
+and maximum, as viewers auto-window) mapped to 0..255, MONOCHROME1 inverted so bone is
+white as in the JPEGs the model learnt from.
+
+Multi-frame files are refused rather than cut to their first frame: a chest radiograph is
+one frame, so several frames mean a series, cine loop or tomosynthesis, where the first
+frame is not a chest X-ray the model can judge.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pydicom
+from pydicom import config
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from pneumoscan.errors import ImageRejected
+
+MAGIC = b"DICM"
+PIXEL_TAGS = [
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "VOILUTSequence",
+    "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths",
+    "PixelData",
+    "FloatPixelData",
+    "DoubleFloatPixelData",
+]
+_MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
+_OTHER_PHOTOMETRIC = ("PALETTE COLOR", "YBR_PARTIAL_420", "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK")
+_RAW_STARTS = (b"\x02\x00", b"\x08\x00")
+_UID_PATTERN = re.compile(r"[0-9.]{1,64}")
+# pydicom's reading validation logs offending values verbatim; nothing read from an upload
+# may reach the logs, so invalid values are accepted silently (and refused later if they matter).
+config.settings.reading_validation_mode = config.IGNORE
+
+_BROKEN = (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, NotImplementedError, OSError)
+
+
+def parse(data: bytes) -> Dataset | None:
+    """The pixel-related elements of a DICOM file, or None when the bytes are not DICOM.
+
+    A file with the 'DICM' marker that cannot be read is damaged (422). Without the
+    128-byte preamble, a data set is accepted only when a forced read finds pixel data.
+    """
+    preamble = data[128:132] == MAGIC
+    if not preamble and data[:2] not in _RAW_STARTS:
+        return None
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data), force=not preamble, specific_tags=PIXEL_TAGS)
+    except Exception as exc:  # pydicom raises many exception types on malformed input
+        if preamble:
+            raise ImageRejected("the DICOM file is damaged and cannot be read", 422) from exc
+        return None
+    if not preamble:
+        if "PixelData" not in dataset:
+            return None
+        if "TransferSyntaxUID" not in dataset.file_meta:
+            dataset.file_meta.TransferSyntaxUID = _syntax_read_as(dataset)
+    return dataset
+
+
+def validate(dataset: Dataset) -> tuple[int, int]:
+    """Refuse, before decoding, what cannot become one grayscale picture; return (width, height)."""
+    if "PixelData" not in dataset:
+        if "FloatPixelData" in dataset or "DoubleFloatPixelData" in dataset:
+            raise ImageRejected("this DICOM holds floating-point pixel data, which is not supported", 415)
+        raise ImageRejected("this DICOM file holds no image (it has no pixel data)", 422)
+    syntax = _syntax(dataset)
+    if not _can_decode(syntax):
+        named = _describe_syntax(syntax)
+        raise ImageRejected(
+            f"this DICOM uses the transfer syntax {named}, which cannot be decoded here; "
+            "export it uncompressed or as JPEG Baseline",
+            415,
+        )
+    frames = _int(dataset, "NumberOfFrames", 1)
+    if frames > 1:
+        raise ImageRejected(
+            f"this DICOM has {frames} frames (a series or cine loop); upload a single chest X-ray image", 415
+        )
+    photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
+    bits = _int(dataset, "BitsAllocated", 0)
+    if photometric in _MONOCHROME:
+        if bits not in (8, 16):
+            raise ImageRejected(f"this DICOM stores {bits}-bit pixels; 8 to 16 bits are supported", 415)
+    elif photometric in _COLOUR:
+        if bits != 8:
+            raise ImageRejected(f"this colour DICOM stores {bits}-bit samples; only 8-bit colour is supported", 415)
+    else:
+        named = photometric if photometric in _OTHER_PHOTOMETRIC else "(missing or unknown)"
+        raise ImageRejected(
+            f"DICOM photometric interpretation {named} is not supported; "
+            "use MONOCHROME1, MONOCHROME2 or RGB",
+            415,
+        )
+    width, height = _int(dataset, "Columns", 0), _int(dataset, "Rows", 0)
+    if width <= 0 or height <= 0:
+        raise ImageRejected("the DICOM file is damaged: it has no image size", 422)
+    return width, height
+
+
+def to_pixels(dataset: Dataset) -> np.ndarray:
+    """Decode a validated data set to uint8: 2-D gray for monochrome, H x W x 3 for colour."""
+    try:
+        stored = dataset.pixel_array
+        if stored.ndim == 3:
+            return np.ascontiguousarray(stored, dtype=np.uint8)
+        values = apply_voi_lut(apply_modality_lut(stored, dataset), dataset)
+        low, high = _display_range(dataset, values)
+    except _BROKEN as exc:
+        syntax = _syntax(dataset)
+        if syntax.is_compressed:
+            raise ImageRejected(
+                f"the DICOM pixel data compressed as {_describe_syntax(syntax)} could not be decoded: it is "
+                "damaged or an unsupported variant (such as 12-bit JPEG); export it uncompressed",
+                422,
+            ) from exc
+        raise ImageRejected("the DICOM pixel data is damaged or incomplete and cannot be decoded", 422) from exc
+    scaled = np.zeros(values.shape) if high <= low else np.clip((values - low) / (high - low), 0.0, 1.0)
+    if str(dataset.PhotometricInterpretation).strip().upper() == "MONOCHROME1":
+        scaled = 1.0 - scaled
+    return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def _display_range(dataset: Dataset, values: np.ndarray) -> tuple[float, float]:
+    """The window's output range when a window was applied, else the image's own range."""
+    if _applies_window(dataset):
+        with np.errstate(over="ignore"):
+            ends = apply_voi_lut(np.array([-1e30, 1e30]), dataset)
+        return float(ends.min()), float(ends.max())
+    return float(values.min()), float(values.max())
+
+
+def _applies_window(dataset: Dataset) -> bool:
+    """Mirror apply_voi_lut's choice: a usable VOI LUT wins over Window Center/Width."""
+    voi = dataset.get("VOILUTSequence")
+    if voi and voi[0].get("LUTDescriptor") is not None and voi[0].get("LUTData") is not None:
+        return False
+    return dataset.get("WindowCenter") is not None and dataset.get("WindowWidth") is not None
+
+
+def _syntax(dataset: Dataset) -> UID:
+    return UID(str(dataset.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
+
+
+def _describe_syntax(syntax: UID) -> str:
+    """Name and UID of a transfer syntax; text that is not a UID is never echoed."""
+    if not _UID_PATTERN.fullmatch(str(syntax)):
+        return "(not a valid UID)"
+    return str(syntax) if syntax.name == str(syntax) else f"{syntax.name} ({syntax})"
+
+
+def _can_decode(syntax: UID) -> bool:
+    try:
+        return bool(get_decoder(syntax).is_available)
+    except NotImplementedError:
+        return False
+
+
+def _syntax_read_as(dataset: Dataset) -> UID:
+    """A preamble-less data set has no file meta: name the encoding pydicom read it with."""
+    implicit, little = dataset.original_encoding
+    if not little:
+        return ExplicitVRBigEndian
+    return ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+def _int(dataset: Dataset, keyword: str, default: int) -> int:
+    try:
+        return int(dataset.get(keyword, default))
+    except (TypeError, ValueError):
+        return default

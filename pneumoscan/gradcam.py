@@ -1,0 +1,44 @@
+"""Grad-CAM from the served model's last convolutional activation, in NumPy.
+
+The head is global average pooling -> dense, so the gradient of the pneumonia logit with
+respect to the activation A[i, j, k] is w[k] / (H * W) at every position: Grad-CAM's channel
+weights need no backward pass and no TensorFlow (see keras-io's Grad-CAM example for the
+GradientTape version this reproduces; tests/test_gradcam.py compares the two).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+OVERLAY_MAX_SIDE = 1024
+HEATMAP_OPACITY = 0.4
+
+
+def gradcam(activation: np.ndarray, dense_kernel: np.ndarray) -> np.ndarray:
+    """(H, W, C) activation and the (C,) logit weights -> (H, W) map in [0, 1]."""
+    height, width, _ = activation.shape
+    channel_weights = dense_kernel.reshape(-1) / (height * width)
+    cam = np.maximum(activation @ channel_weights, 0.0)
+    peak = cam.max()
+    return (cam / peak if peak > 0 else cam).astype(np.float32)
+
+
+def overlay_heatmap(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """The map upsampled onto the original picture at its own aspect ratio (longest side capped
+    at 1024 px so a 3000 px upload does not cost seconds), JET colours, BGR uint8."""
+    height, width = gray.shape
+    scale = min(1.0, OVERLAY_MAX_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    base = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    heat = cv2.resize(cam, size, interpolation=cv2.INTER_LINEAR)
+    colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
+    return cv2.addWeighted(cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 1 - HEATMAP_OPACITY, colours, HEATMAP_OPACITY, 0)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a BGR or grayscale uint8 image (fast compression: it is encoded per request)."""
+    ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buffer.tobytes()

@@ -1,0 +1,86 @@
+"""ONNX export of the trained model and its lighter variants (float16 storage, static int8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from pneumoscan.preprocess import INPUT_SIZE
+from pneumoscan.training.xception import LAST_CONV_LAYER
+
+OUTPUT_NAMES = ("logit", "activation")
+INPUT_NAME = "image"
+
+
+def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if name == old else name for name in node.input]
+        node.output[:] = [new if name == old else name for name in node.output]
+
+
+def export_onnx(model, path: Path) -> None:
+    """float32 ONNX with one input `image` and two outputs: `logit` and the last activation."""
+    import keras
+
+    two = keras.Model(model.input, [model.output, model.get_layer(LAST_CONV_LAYER).output])
+    two(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32))
+    raw = path.with_suffix(".raw.onnx")
+    two.export(str(raw), format="onnx", verbose=False)
+    exported = onnx.load(str(raw))
+    graph = exported.graph
+    for output, name in zip(graph.output, OUTPUT_NAMES):
+        _rename(graph, output.name, name)
+        output.name = name
+    _rename(graph, graph.input[0].name, INPUT_NAME)
+    graph.input[0].name = INPUT_NAME
+    onnx.checker.check_model(exported)
+    onnx.save(exported, str(path))
+    raw.unlink()
+
+
+def store_float16(source: Path, target: Path) -> None:
+    """Weights stored as float16 (half the file), cast back to float32 when the session loads:
+    ONNX Runtime folds the casts, so the arithmetic stays float32."""
+    model = onnx.load(str(source))
+    graph = model.graph
+    casts = []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT or np.prod(init.dims) < 16:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}__fp16")
+        graph.initializer.remove(init)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(model, str(target))
+
+
+def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
+    """Static int8 (QDQ, per-channel weights), calibrated on training images; the head's
+    matrix multiply stays float32 so the Grad-CAM weights are the head's exact weights."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration[i : i + 1] for i in range(len(calibration)))
+
+        def get_next(self) -> dict | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    prepared = target.with_suffix(".prep.onnx")
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    head = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("MatMul", "Gemm")]
+    quantize_static(
+        str(prepared), str(target), Images(),
+        quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=head,
+    )
+    prepared.unlink()
