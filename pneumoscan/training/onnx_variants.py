@@ -61,8 +61,9 @@ def store_float16(source: Path, target: Path) -> None:
 
 
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
-    """Static int8 (QDQ, per-channel weights), calibrated on training images; the head's
-    matrix multiply stays float32 so the Grad-CAM weights are the head's exact weights."""
+    """Static int8 (QDQ, per-channel weights), calibrated on training images. The head (pooling
+    and the logit's matrix multiply) stays float32, so the served logit is exactly the head of
+    the served activation and Grad-CAM's weights are the head's own."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -76,7 +77,7 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
 
     prepared = target.with_suffix(".prep.onnx")
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    head = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("MatMul", "Gemm")]
+    head = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("GlobalAveragePool", "Squeeze", "MatMul", "Gemm")]
     quantize_static(
         str(prepared), str(target), Images(),
         quant_format=QuantFormat.QDQ, per_channel=True,

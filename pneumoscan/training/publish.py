@@ -82,8 +82,9 @@ def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> float:
     worst = 0.0
     for x in inputs:
         with tf.GradientTape() as tape:
-            activation, logit = grad_model(x[None])
-        grads = tape.gradient(logit[:, 0], activation)
+            activation, logit = grad_model(tf.constant(x[None]))
+            pneumonia = logit[:, 0]
+        grads = tape.gradient(pneumonia, activation)
         heat = tf.nn.relu(activation[0] @ tf.reduce_mean(grads, axis=(0, 1, 2))[:, None])[:, :, 0]
         heat = (heat / tf.reduce_max(heat)).numpy()
         _, served = run_model(predictor.session, x[None])
@@ -143,7 +144,7 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
     reference, _ = probabilities_and_pooled(fp32, val_inputs)
     threshold = bootstrap_threshold(val_labels, reference, groups, args.threshold_policy, args.min_sensitivity, seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    calibration = model_inputs([train[i] for i in rng.choice(len(train), CALIBRATION_IMAGES, replace=False)])
+    calibration = model_inputs([train[i] for i in rng.choice(len(train), min(CALIBRATION_IMAGES, len(train)), replace=False)])
     shipped, variants = choose_variant(build, fp32, val_inputs, val_labels, calibration, threshold, reference)
 
     gate = fit_gate(pooled_features(shipped, train))

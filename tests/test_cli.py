@@ -1,0 +1,63 @@
+"""`python -m pneumoscan predict` and `evaluate` with the committed model on real X-rays."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pneumoscan", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def small_kaggle_folder(tmp_path, xray_dir):
+    """A NORMAL/ PNEUMONIA/ folder of a few real X-rays (copied to a temporary folder)."""
+    for name in ("NORMAL", "PNEUMONIA"):
+        target = tmp_path / "xrays" / name / "nested"
+        target.mkdir(parents=True)
+        for path in sorted((xray_dir / name).glob("*.jpeg"))[-4:]:
+            shutil.copy(path, target / path.name)
+    return tmp_path / "xrays"
+
+
+def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(model_dir, small_kaggle_folder, tmp_path):
+    bad = small_kaggle_folder / "NORMAL" / "notes.jpg"
+    bad.write_text("not an image")
+    out = tmp_path / "scores.csv"
+    result = run_cli("predict", small_kaggle_folder, "--csv", out)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 9
+    assert {"path", "probability", "label", "threshold"} <= set(rows[0])
+    errors = [r for r in rows if r["label"] == "ERROR"]
+    assert [Path(r["path"]).name for r in errors] == ["notes.jpg"] and errors[0]["error"]
+    for row in rows:
+        if row["label"] != "ERROR":
+            assert row["label"] == ("PNEUMONIA" if float(row["probability"]) >= float(row["threshold"]) else "NORMAL")
+    assert "9/9 images" in result.stderr
+
+
+def test_predict_writes_csv_to_stdout_and_fails_when_nothing_could_be_scored(model_dir, tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"%PDF-1.4 not really")
+    result = run_cli("predict", junk)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0].startswith("path,probability,label,threshold")
+
+
+def test_evaluate_reports_metrics_at_the_stored_threshold(model_dir, small_kaggle_folder, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = run_cli("evaluate", small_kaggle_folder, "--json", out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["n"] == 8 and report["counts"] == {"NORMAL": 4, "PNEUMONIA": 4}
+    assert sum(report["confusion_matrix"].values()) == 8
+    assert 0 <= report["auc"] <= 1 and report["threshold"] > 0
