@@ -1,0 +1,5 @@
+"""Entry point for `gunicorn app:app` and `flask --app app run`."""
+
+from pneumoscan.web import create_app
+
+app = create_app()

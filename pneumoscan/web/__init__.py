@@ -1,0 +1,57 @@
+"""The PneumoScan web app: upload form, results, history and JSON API (Flask application factory)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from pneumoscan.inference import CARD_FILE
+from pneumoscan.web import api, auth, db, errors, files, pages, ratelimit, security
+from pneumoscan.web.config import REPO_ROOT, from_environment
+from pneumoscan.web.service import STORE_EXTENSION
+from pneumoscan.web.storage import UploadStore
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build an app from the environment (or `test_config`).
+
+    Fails at once if MODEL_DIR holds no model. The model itself is loaded on first use, once
+    per process (pneumoscan.web.modelcache), so building an app is cheap.
+    """
+    app = Flask(
+        __name__,
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+    )
+    app.config.from_mapping(from_environment(Path(app.instance_path), test_config))
+    model_card = Path(app.config["MODEL_DIR"]) / CARD_FILE
+    if not model_card.is_file():
+        raise RuntimeError(f"no model found: {model_card} is missing; set MODEL_DIR or add the model")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    proxies = app.config["TRUST_PROXY"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+
+    security.init_app(app)
+    csrf.init_app(app)
+    db.init_app(app)
+    ratelimit.init_app(app)
+    store = UploadStore(app.config["UPLOAD_FOLDER"])
+    store.ensure()
+    store.sweep_stale()
+    app.extensions[STORE_EXTENSION] = store
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(files.bp)
+    csrf.exempt(api.bp)
+    errors.init_app(app)
+    return app

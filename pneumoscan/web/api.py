@@ -1,0 +1,88 @@
+"""JSON API for programs: the same flow as the upload form, answered in JSON, without CSRF."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request, url_for
+from sqlalchemy import func, select
+
+from pneumoscan.errors import ImageRejected
+from pneumoscan.web import db
+from pneumoscan.web.models import Prediction
+from pneumoscan.web.ratelimit import rate_limited
+from pneumoscan.web.service import score_file
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_LIMIT = 100
+
+
+def as_json(row: Prediction) -> dict:
+    return {
+        "id": row.id,
+        "label": row.label,
+        "probability": row.probability,
+        "threshold": row.threshold,
+        "model_version": row.model_version,
+        "heatmap_url": url_for("files.heatmap", prediction_id=row.id, _external=True),
+        "image_url": url_for("files.image", prediction_id=row.id, _external=True),
+        "created_at": row.created_at.isoformat(),
+        "original_filename": row.original_filename,
+        "source_format": row.source_format,
+        "width": row.width,
+        "height": row.height,
+        "sha256": row.sha256,
+        "inference_ms": row.inference_ms,
+    }
+
+
+@bp.errorhandler(ImageRejected)
+def refused(refusal: ImageRejected):
+    return jsonify(error=refusal.message), refusal.status
+
+
+@bp.post("/predictions")
+@rate_limited
+def create_prediction():
+    upload = request.files.get("file")
+    if upload is None:
+        abort(400, "missing multipart form field 'file'")
+    row = score_file(upload)
+    location = url_for("api.get_prediction", prediction_id=row.id)
+    return jsonify(as_json(row)), 201, {"Location": location}
+
+
+@bp.get("/predictions/<uuid:prediction_id>")
+def get_prediction(prediction_id):
+    row = db.session().get(Prediction, str(prediction_id))
+    if row is None:
+        abort(404, "no such prediction")
+    return jsonify(as_json(row))
+
+
+def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"'{name}' must be an integer")
+    if value < low:
+        abort(400, f"'{name}' must be at least {low}")
+    if high is not None and value > high:
+        abort(400, f"'{name}' must be at most {high}")
+    return value
+
+
+@bp.get("/predictions")
+def list_predictions():
+    limit = _int_arg("limit", 20, 1, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0)
+    session = db.session()
+    total = session.scalar(select(func.count()).select_from(Prediction)) or 0
+    rows = session.scalars(
+        select(Prediction)
+        .order_by(Prediction.created_at.desc(), Prediction.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return jsonify(total=total, limit=limit, offset=offset, items=[as_json(row) for row in rows])

@@ -1,0 +1,77 @@
+"""The pages a clinician uses: upload, result, history, plus the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from pneumoscan.errors import ImageRejected
+from pneumoscan.web import db
+from pneumoscan.web.forms import UploadForm
+from pneumoscan.web.modelcache import predictor
+from pneumoscan.web.models import Prediction
+from pneumoscan.web.ratelimit import rate_limited
+from pneumoscan.web.service import score_file
+
+bp = Blueprint("pages", __name__)
+
+
+def render_upload_form(form: UploadForm, message: str | None = None, status: int = 200):
+    """The upload page, optionally showing why the last upload was refused."""
+    if message:
+        form.file.errors = [*form.file.errors, message]
+    return render_template("index.html", form=form), status
+
+
+@bp.route("/", methods=["GET", "POST"])
+@rate_limited
+def index():
+    form = UploadForm()
+    if request.method == "GET":
+        return render_upload_form(form)
+    if not form.validate():
+        return render_upload_form(form, status=400)
+    try:
+        row = score_file(form.file.data)
+    except ImageRejected as refusal:
+        return render_upload_form(form, refusal.message, refusal.status)
+    return redirect(url_for("pages.result", prediction_id=row.id), code=303)
+
+
+@bp.get("/predictions/<uuid:prediction_id>")
+def result(prediction_id):
+    row = db.session().get(Prediction, str(prediction_id))
+    if row is None:
+        abort(404, "no such prediction")
+    return render_template("result.html", prediction=row)
+
+
+@bp.get("/history")
+def history():
+    per_page = current_app.config["HISTORY_PER_PAGE"]
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    session = db.session()
+    total = session.scalar(select(func.count()).select_from(Prediction)) or 0
+    rows = session.scalars(
+        select(Prediction)
+        .order_by(Prediction.created_at.desc(), Prediction.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    pages = max((total + per_page - 1) // per_page, 1)
+    return render_template("history.html", predictions=rows, page=page, pages=pages, total=total)
+
+
+@bp.get("/healthz")
+def healthz():
+    """For load balancers: 200 only when both the model and the database answer."""
+    try:
+        db.session().execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError:
+        current_app.logger.warning("health check: database unavailable")
+        database = "unavailable"
+    healthy = database == "ok"
+    return jsonify(status="ok" if healthy else "unavailable", model_version=predictor().model_version,
+                   database=database), 200 if healthy else 503

@@ -1,0 +1,98 @@
+"""The one flow behind both the upload form and the API: decode, predict, overlay, store, commit."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import uuid
+
+from flask import current_app
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
+
+from pneumoscan import gradcam
+from pneumoscan.decode import decode_image
+from pneumoscan.errors import ImageRejected
+from pneumoscan.inference import Predictor
+from pneumoscan.web import db
+from pneumoscan.web.modelcache import predictor
+from pneumoscan.web.models import Prediction, utc_now
+from pneumoscan.web.security import request_id
+from pneumoscan.web.storage import UploadStore
+
+MAX_FILENAME_LENGTH = 255
+STORE_EXTENSION = "pneumoscan.store"
+KEPT_AS_UPLOADED = {"jpeg": ".jpg", "mpo": ".jpg", "png": ".png"}
+
+
+def sanitise_filename(raw: str | None) -> str:
+    """A client's file name made safe to keep and show: last path part, no control characters.
+
+    Only ever recorded for display; files are stored under generated names.
+    """
+    name = unicodedata.normalize("NFC", raw or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    name = name.replace("..", "").strip().lstrip(".").strip()
+    return name[:MAX_FILENAME_LENGTH] or "upload"
+
+
+def score_upload(data: bytes, filename: str | None, predictor: Predictor, store: UploadStore,
+                 session: Session) -> Prediction:
+    """Score an upload and keep it; raises ImageRejected for uploads we refuse.
+
+    The row is committed only after both files are in place, and any failure removes them,
+    so a result is either complete (row + original + heatmap) or absent.
+    """
+    decoded = decode_image(data)
+    result = predictor.predict(decoded)
+    heatmap = gradcam.encode_png(gradcam.overlay_heatmap(decoded.gray, result.cam))
+    if decoded.source_format in KEPT_AS_UPLOADED:
+        original, extension = data, KEPT_AS_UPLOADED[decoded.source_format]
+    else:
+        original, extension = gradcam.encode_png(decoded.gray), ".png"
+    prediction_id = str(uuid.uuid4())
+    row = Prediction(
+        id=prediction_id,
+        created_at=utc_now(),
+        original_filename=sanitise_filename(filename),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=decoded.width,
+        height=decoded.height,
+        source_format=decoded.source_format,
+        probability=float(result.probability),
+        label=result.label,
+        threshold=float(result.threshold),
+        model_version=result.model_version,
+        inference_ms=float(result.inference_ms),
+        image_path=f"{prediction_id}{extension}",
+        heatmap_path=f"{prediction_id}.heatmap.png",
+    )
+    placed = store.put({row.image_path: original, row.heatmap_path: heatmap})
+    try:
+        session.add(row)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.remove(placed)
+        raise
+    return row
+
+
+def upload_store() -> UploadStore:
+    """The current app's upload store."""
+    return current_app.extensions[STORE_EXTENSION]
+
+
+def score_file(upload: FileStorage) -> Prediction:
+    """score_upload with the current app's model, store and request session.
+
+    Refusals are logged with the request id but without the file name, which may name a patient.
+    """
+    try:
+        return score_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
+    except ImageRejected as refusal:
+        current_app.logger.info("request %s: upload refused (%d): %s",
+                                request_id(), refusal.status, refusal.message)
+        raise

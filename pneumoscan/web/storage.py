@@ -1,0 +1,97 @@
+"""The upload store: files under generated names, written whole or not at all.
+
+Each file is written to a temporary name carrying the writer's pid, then renamed into place,
+so a reader never sees half a file and a worker killed mid-write leaves only a temporary file
+that `sweep_stale` removes at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_SECONDS = 3600
+CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
+
+log = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class UploadStore:
+    """A flat folder of `<uuid>.<ext>` files; names are made here, never taken from a client."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def ensure(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path | None:
+        """The file for a stored name, or None if the name is not one of ours or is gone."""
+        if name != os.path.basename(name) or name.startswith(".") or Path(name).suffix not in CONTENT_TYPES:
+            return None
+        candidate = self.folder / name
+        return candidate if candidate.is_file() else None
+
+    def put(self, files: dict[str, bytes]) -> list[str]:
+        """Write every file or none: on any failure, temporaries and renamed files are removed."""
+        self.ensure()
+        temporaries: dict[str, Path] = {}
+        placed: list[str] = []
+        try:
+            for name, data in files.items():
+                temporary = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}{Path(name).suffix}"
+                temporaries[name] = temporary
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            for name, temporary in temporaries.items():
+                os.replace(temporary, self.folder / name)
+                placed.append(name)
+        except BaseException:
+            for temporary in temporaries.values():
+                temporary.unlink(missing_ok=True)
+            self.remove(placed)
+            raise
+        return placed
+
+    def remove(self, names: list[str]) -> None:
+        for name in names:
+            (self.folder / name).unlink(missing_ok=True)
+
+    def sweep_stale(self) -> int:
+        """Remove temporaries left by dead processes (or older than an hour); returns how many."""
+        if not self.folder.is_dir():
+            return 0
+        removed = 0
+        now = time.time()
+        for entry in self.folder.iterdir():
+            if not entry.name.startswith(TEMP_PREFIX):
+                continue
+            pid_text = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            try:
+                owner = int(pid_text) if pid_text.isdigit() else None
+                owner_alive = owner is not None and owner != os.getpid() and _pid_alive(owner)
+                if owner_alive and now - entry.stat().st_mtime < STALE_TEMP_SECONDS:
+                    continue
+                entry.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.info("swept %d stale temporary upload file(s)", removed)
+        return removed

@@ -1,0 +1,93 @@
+"""Shared fixtures: the web app on a throw-away database and upload folder, real X-rays, the real model."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = REPO_ROOT / "model_weights"
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("PNEUMOSCAN_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def xray_dir() -> Path:
+    """The folder holding NORMAL/ and PNEUMONIA/ training X-rays; skips when the data is absent."""
+    folder = data_root() / "chest_xray" / "train"
+    if not (folder / "NORMAL").is_dir() or not (folder / "PNEUMONIA").is_dir():
+        pytest.skip(f"real chest X-rays not found at {folder}; set PNEUMOSCAN_DATA to the data folder")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def xray_paths(xray_dir: Path) -> list[Path]:
+    """Every training X-ray, alternating NORMAL, PNEUMONIA, ... so any prefix holds both classes."""
+    normal = sorted((xray_dir / "NORMAL").glob("*.jpeg"))
+    pneumonia = sorted((xray_dir / "PNEUMONIA").glob("*.jpeg"))
+    if not normal or not pneumonia:
+        pytest.skip(f"no .jpeg X-rays under {xray_dir}")
+    paired = itertools.zip_longest(normal, pneumonia)
+    return [path for pair in paired for path in pair if path is not None]
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The committed model; tests that score images skip until the lead has put one there."""
+    from pneumoscan.inference import CARD_FILE
+
+    if not (MODEL_DIR / CARD_FILE).is_file():
+        pytest.skip(f"no model in {MODEL_DIR} yet ({CARD_FILE} missing)")
+    return MODEL_DIR
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, model_dir: Path) -> Callable:
+    """Build an app on a fresh SQLite file and upload folder; keyword arguments override config."""
+    from pneumoscan.web import create_app
+
+    def build(**overrides):
+        config = {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'pneumoscan.sqlite'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "MODEL_DIR": str(model_dir),
+            "ORT_THREADS": 1,
+            "RATE_LIMIT": "",
+            "ADMIN_PASSWORD_HASH": "",
+        }
+        config.update(overrides)
+        return create_app(config)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def csrf_token() -> Callable:
+    """The CSRF token from a page the client fetches, as a browser would submit it."""
+
+    def fetch(client, path: str = "/") -> str:
+        page = client.get(path).get_data(as_text=True)
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    return fetch

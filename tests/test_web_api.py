@@ -1,0 +1,89 @@
+"""The JSON API: create, fetch, list, and a JSON error with a 4xx for every bad request."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+
+FIELDS = {"id", "label", "probability", "threshold", "model_version", "heatmap_url", "image_url",
+          "created_at"}
+
+
+def post(client, data: bytes, name: str = "xray.jpeg"):
+    return client.post("/api/v1/predictions", data={"file": (io.BytesIO(data), name)})
+
+
+def test_create_then_fetch_then_list(client, xray_paths):
+    created = [post(client, path.read_bytes(), path.name) for path in xray_paths[:2]]
+
+    for response in created:
+        assert response.status_code == 201
+        body = response.json
+        assert FIELDS <= body.keys()
+        assert body["label"] in ("NORMAL", "PNEUMONIA")
+        assert 0.0 <= body["probability"] <= 1.0 and 0.0 < body["threshold"] < 1.0
+        assert body["label"] == ("PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL")
+        assert datetime.fromisoformat(body["created_at"]).utcoffset().total_seconds() == 0
+        assert response.headers["Location"] == f"/api/v1/predictions/{body['id']}"
+        heatmap = client.get(body["heatmap_url"])
+        assert heatmap.status_code == 200 and heatmap.data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert client.get(body["image_url"]).status_code == 200
+        assert client.get(f"/api/v1/predictions/{body['id']}").json == body
+
+    first, second = (response.json for response in created)
+    listing = client.get("/api/v1/predictions").json
+    assert listing["total"] == 2
+    assert [item["id"] for item in listing["items"]] == [second["id"], first["id"]]
+    page = client.get("/api/v1/predictions?limit=1&offset=1").json
+    assert page["total"] == 2 and [item["id"] for item in page["items"]] == [first["id"]]
+    beyond = client.get("/api/v1/predictions?offset=5").json
+    assert beyond == {"total": 2, "limit": 20, "offset": 5, "items": []}
+
+
+@pytest.mark.parametrize(
+    "data, name, status, words",
+    [
+        (b"", "empty.jpeg", 400, "empty"),
+        (b"hello, this is a text file\n" * 10, "notes.jpeg", 415, "text"),
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" * 4, "scan.png", 415, "PDF"),
+    ],
+)
+def test_bad_uploads_get_json_errors(client, data, name, status, words):
+    response = post(client, data, name)
+
+    assert response.status_code == status
+    assert response.is_json and words.lower() in response.json["error"].lower()
+    assert client.get("/api/v1/predictions").json["total"] == 0
+
+
+def test_missing_file_field_is_400(client):
+    for response in (client.post("/api/v1/predictions", data={"other": "x"}),
+                     client.post("/api/v1/predictions", data=b"raw", content_type="image/jpeg")):
+        assert response.status_code == 400
+        assert "file" in response.json["error"]
+
+
+def test_upload_over_the_size_limit_is_413_json(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+
+    response = post(client, b"\xff\xd8\xff" + b"\0" * 4096)
+
+    assert response.status_code == 413 and "error" in response.json
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "offset=-1"])
+def test_bad_list_parameters_are_400(client, query):
+    response = client.get(f"/api/v1/predictions?{query}")
+
+    assert response.status_code == 400 and "error" in response.json
+
+
+def test_unknown_id_route_and_method_are_json(client):
+    assert client.get("/api/v1/predictions/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert client.get("/api/v1/predictions/00000000-0000-4000-8000-000000000000").json == {
+        "error": "no such prediction"}
+    assert "error" in client.get("/api/v1/nowhere").json
+    wrong_method = client.delete("/api/v1/predictions")
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json

@@ -1,0 +1,171 @@
+"""Rate limit, optional login, request ids, database outages and unexpected errors."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from pneumoscan.web.ratelimit import SlidingWindowLimiter, parse_rate
+
+PASSWORD = "correct horse battery staple"
+
+
+def post(client, data: bytes = b"", name: str = "xray.jpeg", **kwargs):
+    return client.post("/api/v1/predictions", data={"file": (io.BytesIO(data), name)}, **kwargs)
+
+
+def test_parse_rate():
+    assert parse_rate("30/minute") == (30, 60.0)
+    assert parse_rate("5 per second") == (5, 1.0)
+    assert parse_rate("100/hours") == (100, 3600.0)
+    assert parse_rate("") is None
+    for bad in ("30", "0/minute", "x/minute", "30/fortnight"):
+        with pytest.raises(ValueError):
+            parse_rate(bad)
+
+
+def test_sliding_window_allows_again_once_the_oldest_hit_leaves_it():
+    limiter = SlidingWindowLimiter(2, 60.0)
+    assert limiter.hit("a", now=0.0) == 0.0
+    assert limiter.hit("a", now=10.0) == 0.0
+    assert limiter.hit("a", now=20.0) == pytest.approx(40.0)
+    assert limiter.hit("b", now=20.0) == 0.0
+    assert limiter.hit("a", now=60.5) == 0.0
+
+
+def test_uploads_over_the_rate_limit_get_429_with_retry_after(make_app):
+    client = make_app(RATE_LIMIT="2/minute").test_client()
+
+    answers = [post(client) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [400, 400, 429]
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60
+    assert "too many" in answers[2].json["error"]
+    assert client.get("/api/v1/predictions").status_code == 200
+    other_client = post(client, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other_client.status_code == 400
+
+
+def test_form_is_rate_limited_too(make_app):
+    client = make_app(RATE_LIMIT="1/hour", WTF_CSRF_ENABLED=False).test_client()
+
+    client.post("/", data={})
+    refused = client.post("/", data={})
+
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert 'name="file"' in refused.get_data(as_text=True)
+
+
+@pytest.fixture
+def guarded(make_app):
+    return make_app(ADMIN_PASSWORD_HASH=generate_password_hash(PASSWORD), WTF_CSRF_ENABLED=True)
+
+
+def test_login_protects_pages_files_and_api(guarded):
+    client = guarded.test_client()
+
+    for path in ("/", "/history", "/predictions/00000000-0000-4000-8000-000000000000",
+                 "/predictions/00000000-0000-4000-8000-000000000000/image"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login?next=" in response.headers["Location"], path
+    api = client.get("/api/v1/predictions")
+    assert client.get("/api/v1/elsewhere").status_code == 401
+    assert api.status_code == 401 and api.json == {"error": "authentication required"}
+    assert post(client).status_code == 401
+    assert client.get("/healthz").status_code == 200
+
+
+def test_api_accepts_basic_credentials(guarded):
+    client = guarded.test_client()
+
+    assert client.get("/api/v1/predictions", auth=("anyone", PASSWORD)).status_code == 200
+    assert client.get("/api/v1/predictions", auth=("anyone", "wrong")).status_code == 401
+
+
+def test_login_flow_sets_a_hardened_cookie_and_unlocks_pages(guarded, csrf_token):
+    client = guarded.test_client()
+    token = csrf_token(client, "/login")
+
+    wrong = client.post("/login", data={"csrf_token": token, "password": "guess"})
+    assert wrong.status_code == 401 and "wrong password" in wrong.get_data(as_text=True)
+    right = client.post("/login?next=/history", data={"csrf_token": token, "password": PASSWORD})
+
+    assert right.status_code == 303 and right.headers["Location"] == "/history"
+    cookie = right.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert client.get("/history").status_code == 200
+    assert client.get("/api/v1/predictions").status_code == 200
+    logout = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert logout.status_code == 303
+    assert client.get("/history").status_code == 302
+
+
+def test_login_does_not_redirect_off_site(guarded, csrf_token):
+    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        client = guarded.test_client()
+        token = csrf_token(client, "/login")
+        response = client.post(f"/login?next={target}", data={"csrf_token": token, "password": PASSWORD})
+        assert response.headers["Location"] == "/", target
+
+
+def test_cookie_is_secure_behind_an_https_proxy(make_app, csrf_token):
+    app = make_app(ADMIN_PASSWORD_HASH=generate_password_hash(PASSWORD), TRUST_PROXY=1)
+    client = app.test_client()
+    https = {"X-Forwarded-Proto": "https", "Referer": "https://localhost/login"}
+    page = client.get("/login", headers=https).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+    response = client.post("/login", data={"csrf_token": token, "password": PASSWORD}, headers=https)
+
+    assert response.status_code == 303
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_request_id_is_echoed_or_made(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"}).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+
+
+def test_unexpected_error_is_a_generic_500_with_the_request_id(client, xray_paths, monkeypatch, caplog):
+    from pneumoscan.web import service
+
+    def explode(*_args):
+        raise RuntimeError("internal detail /srv/secret")
+
+    monkeypatch.setattr(service.gradcam, "overlay_heatmap", explode)
+    response = post(client, xray_paths[0].read_bytes(), headers={"X-Request-ID": "trace-42"})
+
+    assert response.status_code == 500
+    assert "trace-42" in response.json["error"]
+    text = response.get_data(as_text=True)
+    assert "secret" not in text and "Traceback" not in text
+    logged = [record for record in caplog.records if "trace-42" in record.getMessage()]
+    assert logged and logged[0].exc_info
+
+
+def test_database_outage_is_503_and_the_app_recovers(make_app, tmp_path):
+    folder = tmp_path / "db"
+    folder.mkdir()
+    app = make_app(DATABASE_URL=f"sqlite:///{folder / 'pneumoscan.sqlite'}")
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+
+    app.extensions["pneumoscan.db"].engine.dispose()
+    folder.rename(tmp_path / "db-away")
+    try:
+        health = client.get("/healthz")
+        listing = client.get("/api/v1/predictions")
+        history = client.get("/history")
+    finally:
+        (tmp_path / "db-away").rename(folder)
+
+    assert health.status_code == 503 and health.json["database"] == "unavailable"
+    assert listing.status_code == 503 and "database" in listing.json["error"]
+    assert history.status_code == 503 and "database is unavailable" in history.get_data(as_text=True)
+    assert "Retry-After" in listing.headers
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/v1/predictions").json["total"] == 0
