@@ -26,7 +26,7 @@ from pneumoscan.decode import decode_image
 from pneumoscan.inference import CARD_FILE, Predictor, create_session, run_model, sigmoid
 from pneumoscan.metrics import bootstrap_threshold, classification_report, roc_auc
 from pneumoscan.preprocess import PREPROCESSING, INPUT_SIZE, to_model_input
-from pneumoscan.training.fit_gate import evaluate_gate, fit_gate
+from pneumoscan.training.fit_gate import refit
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
 from pneumoscan.training.report import write_report
 from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER
@@ -63,12 +63,6 @@ def probabilities_and_pooled(model_path: Path, inputs: np.ndarray, batch: int = 
         logits.append(logit)
         pooled.append(activation.mean(axis=(1, 2)))
     return sigmoid(np.concatenate(logits)), np.concatenate(pooled)
-
-
-def pooled_features(model_path: Path, items: list[LabelledImage], chunk: int = 256) -> np.ndarray:
-    """Pooled last-activation features of many files, a chunk at a time to bound memory."""
-    parts = [probabilities_and_pooled(model_path, model_inputs(items[s : s + chunk]))[1] for s in range(0, len(items), chunk)]
-    return np.concatenate(parts)
 
 
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> float:
@@ -147,10 +141,10 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
     calibration = model_inputs([train[i] for i in rng.choice(len(train), min(CALIBRATION_IMAGES, len(train)), replace=False)])
     shipped, variants = choose_variant(build, fp32, val_inputs, val_labels, calibration, threshold, reference)
 
-    gate = fit_gate(pooled_features(shipped, train))
     kernel, bias = model.get_layer(LOGIT_LAYER).get_weights()
     shutil.copyfile(shipped, out / MODEL_FILE)
-    np.savez(out / HEAD_FILE, dense_kernel=kernel.reshape(-1).astype(np.float32), dense_bias=bias.astype(np.float32), **gate.arrays())
+    head_file = build / HEAD_FILE
+    np.savez(head_file, dense_kernel=kernel.reshape(-1).astype(np.float32), dense_bias=bias.astype(np.float32))
     digest = hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest()
     card = {
         "model_version": f"xception-{dt.date.today():%Y%m%d}-{digest[:8]}",
@@ -163,6 +157,7 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
         else f"highest specificity with sensitivity >= {args.min_sensitivity} (median of 200 patient-level bootstrap picks)",
     }
     (out / CARD_FILE).write_text(json.dumps(card, indent=1))
+    gate_report = refit(out, head_file, train, val)
 
     predictor = Predictor.load(out)
     served = np.array([predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in val])
@@ -170,7 +165,7 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
     card["validation"]["float32_reference"] = classification_report(val_labels, reference, threshold)
     card["weight_variants"] = variants
     card["gradcam_max_abs_diff_vs_gradienttape"] = gradcam_check(model, predictor, val_inputs[:: max(1, len(val) // 16)][:16])
-    card["non_xray_gate"] = evaluate_gate(predictor, val)
+    card["non_xray_gate"] = gate_report
     card["split"] = split
     card["training"] = {"base_weights": str(args.base_weights), "cache_layer": args.cache_layer, "views": args.views,
                         "epochs_run": len(history.get("loss", [])), "learning_rate": args.learning_rate,

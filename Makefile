@@ -1,0 +1,63 @@
+# PneumoScan: `make run` serves the app, `make test` runs the whole suite.
+# Both build .venv on first use and reuse it afterwards (stamp files track the requirements).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# apt-get runs only when a system package is missing; root runs it directly, others via sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
+
+.PHONY: run test train bench load system-test-deps clean distclean
+
+run: $(VENV)/.serve-stamp
+	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 1 --threads 4 --timeout 60 \
+		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
+
+test: $(VENV)/.dev-stamp system-test-deps
+	$(BIN)/python -m pytest -ra
+
+train: $(VENV)/.dev-stamp
+	$(BIN)/python train.py
+
+bench: $(VENV)/.dev-stamp
+	$(BIN)/python benchmarks/bench.py
+
+load: $(VENV)/.serve-stamp
+	$(BIN)/python scripts/load_test.py
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.serve-stamp: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-stamp: requirements-dev.txt requirements-weights.txt $(VENV)/.serve-stamp
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-weights.txt
+	touch $@
+
+# Debian's chromium for the browser test and a PostgreSQL server for the PostgreSQL test.
+# Skipped where both are present, or where there is no apt-get (those tests then skip).
+system-test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+		echo "installing system packages:$$missing"; \
+		$(SUDO) apt-get update -q && $(APT_INSTALL) $$missing; \
+	elif [ -n "$$missing" ]; then \
+		echo "no apt-get: the tests needing$$missing will skip"; \
+	fi
+
+clean:
+	rm -rf .pytest_cache reports build
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+# Also removes the virtual environment (the instance folder with your data is kept).
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,362 @@
+"""Load test: N clients x M uploads of real X-rays to gunicorn started from the Procfile.
+
+Loopback only and bounded in requests and time. Passes when every upload got a 201 and every
+201 left exactly one row and both of its files; exits non-zero otherwise. `benchmarks/bench.py`
+reuses the functions here. Standard library only, so it runs in the serving environment.
+
+    python scripts/load_test.py [--clients 8] [--uploads 25] [--max-seconds 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+
+
+def data_dir() -> Path:
+    """Where the shared X-rays are: $PNEUMOSCAN_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get("PNEUMOSCAN_DATA", REPO.parent / "shared" / "data"))
+
+
+def xray_paths(count: int) -> list[Path]:
+    """`count` real X-rays, alternating NORMAL and PNEUMONIA, in a fixed order."""
+    root = data_dir() / "chest_xray" / "train"
+    classes = [sorted((root / name).glob("*.jpeg")) for name in ("NORMAL", "PNEUMONIA")]
+    if not all(classes):
+        raise FileNotFoundError(f"no X-rays under {root}; set PNEUMOSCAN_DATA")
+    picked = [path for pair in zip(*classes) for path in pair]
+    return picked[:count]
+
+
+def procfile_command(port: int, procfile: Path = REPO / "Procfile") -> str:
+    """The Procfile's `web:` command with $PORT set, bound to loopback instead of every interface."""
+    for line in procfile.read_text().splitlines():
+        if line.startswith("web:"):
+            command = line.removeprefix("web:").strip()
+            return command.replace("0.0.0.0:", f"{LOOPBACK}:").replace("$PORT", str(port))
+    raise ValueError(f"no web: line in {procfile}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def request(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
+            timeout: float = 60.0) -> tuple[int, dict, bytes]:
+    """One HTTP request to a loopback server: (status, headers, body)."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"refusing to send traffic off loopback: {url}")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, path or "/", body=body, headers=headers or {})
+        reply = conn.getresponse()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
+    finally:
+        conn.close()
+
+
+def multipart(field_name: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+    """A multipart/form-data body with one file field: (body, Content-Type header)."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field_name}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(base_url: str, path: Path, data: bytes | None = None) -> tuple[int, dict, float]:
+    """POST one X-ray to the API: (status, JSON reply, seconds taken)."""
+    body, content_type = multipart("file", path.name, data if data is not None else path.read_bytes())
+    started = time.perf_counter()
+    status, _, raw = request(f"{base_url}/api/v1/predictions", "POST", body, {"Content-Type": content_type})
+    elapsed = time.perf_counter() - started
+    try:
+        reply = json.loads(raw)
+    except ValueError:
+        reply = {"error": raw[:200].decode(errors="replace")}
+    return status, reply, elapsed
+
+
+@dataclass
+class Server:
+    """A gunicorn started from the Procfile; `pid` is the process the Procfile's shell became."""
+
+    base_url: str
+    process: subprocess.Popen
+    workdir: Path
+    log_path: Path
+
+    def gunicorn_pids(self) -> tuple[int, list[int]]:
+        """(master pid, worker pids), found through /proc."""
+        children = _children_map()
+        master = self.process.pid
+        if "gunicorn" not in _cmdline(master):
+            master = next(pid for pid in children.get(master, []) if "gunicorn" in _cmdline(pid))
+        return master, sorted(children.get(master, []))
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared library pages split between the processes that map them,
+    so the PSS of master and workers adds up to what the server really holds."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no Pss for pid {pid}")
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 120.0) -> float:
+    """Poll /healthz until it answers 200; returns seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before it was healthy")
+        with contextlib.suppress(OSError):
+            if request(f"{base_url}/healthz", timeout=5)[0] == 200:
+                return time.perf_counter() - started
+        time.sleep(0.1)
+    raise TimeoutError(f"{base_url}/healthz not healthy after {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def procfile_server(env: dict[str, str] | None = None, timeout: float = 120.0,
+                    procfile: Path = REPO / "Procfile") -> Iterator[Server]:
+    """Start the Procfile's web command on a free loopback port with a throw-away database and store."""
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-load-") as tmp:
+        workdir = Path(tmp)
+        port = free_port()
+        server_env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PORT": str(port),
+            "DATABASE_URL": f"sqlite:///{workdir / 'load.sqlite'}",
+            "UPLOAD_FOLDER": str(workdir / "uploads"),
+            "SECRET_KEY": secrets.token_hex(16),
+            "RATE_LIMIT": "",
+            **(env or {}),
+        }
+        log_path = workdir / "server.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                ["bash", "-c", procfile_command(port, procfile)], cwd=REPO, env=server_env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        server = Server(f"http://{LOOPBACK}:{port}", process, workdir, log_path)
+        try:
+            wait_healthy(server.base_url, process, timeout)
+            yield server
+        except BaseException:
+            print(server.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class LoadResult:
+    """What the clients saw: one entry per upload attempted."""
+
+    seconds: float = 0.0
+    statuses: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    created: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.statuses) / self.seconds if self.seconds else 0.0
+
+    @property
+    def non_201(self) -> int:
+        return sum(status != 201 for status in self.statuses)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(status >= 500 for status in self.statuses)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def run_load(base_url: str, paths: list[Path], clients: int, uploads_per_client: int,
+             max_seconds: float) -> LoadResult:
+    """`clients` threads each upload `uploads_per_client` X-rays, stopping early at `max_seconds`."""
+    payloads = [(path, path.read_bytes()) for path in paths]
+    result = LoadResult()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + max_seconds
+
+    def client(index: int) -> None:
+        for n in range(uploads_per_client):
+            if time.perf_counter() > deadline:
+                return
+            path, data = payloads[(index * uploads_per_client + n) % len(payloads)]
+            try:
+                status, reply, elapsed = upload(base_url, path, data)
+            except OSError as exc:
+                status, reply, elapsed = 0, {"error": f"{type(exc).__name__}: {exc}"}, 0.0
+            with lock:
+                result.statuses.append(status)
+                if status == 201:
+                    result.latencies.append(elapsed)
+                    result.created.append(reply)
+                else:
+                    result.errors.append(f"{path.name}: {status} {reply.get('error', reply)}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def verify_stored(base_url: str, created: list[dict], rows_before: int = 0) -> list[str]:
+    """Every 201 has exactly one row (list API) and its record and both files answer 200."""
+    problems: list[str] = []
+    listed: list[str] = []
+    total = None
+    offset = 0
+    while True:
+        status, _, raw = request(f"{base_url}/api/v1/predictions?limit=100&offset={offset}")
+        if status != 200:
+            return [f"list API answered {status}"]
+        page = json.loads(raw)
+        total = page["total"]
+        listed += [item["id"] for item in page["items"]]
+        offset += len(page["items"])
+        if not page["items"] or offset >= total:
+            break
+    expected = rows_before + len(created)
+    if total != expected:
+        problems.append(f"list total is {total}, expected {expected}")
+    for reply in created:
+        if listed.count(reply["id"]) != 1:
+            problems.append(f"{reply['id']} listed {listed.count(reply['id'])} times")
+        status, _, raw = request(f"{base_url}/api/v1/predictions/{reply['id']}")
+        if status != 200 or json.loads(raw).get("id") != reply["id"]:
+            problems.append(f"GET {reply['id']} answered {status}")
+        for key, content_type in (("image_url", "image/"), ("heatmap_url", "image/png")):
+            status, headers, body = request(base_url + urlsplit(reply[key]).path)
+            if status != 200 or not body or not headers.get("content-type", "").startswith(content_type):
+                problems.append(f"{key} of {reply['id']} answered {status} {headers.get('content-type')}")
+    return problems
+
+
+def report(result: LoadResult, clients: int) -> str:
+    lines = [
+        f"uploads: {len(result.statuses)} by {clients} clients in {result.seconds:.1f} s "
+        f"-> {result.throughput:.1f} uploads/s",
+        f"non-201: {result.non_201} (5xx: {result.server_errors})",
+    ]
+    if result.latencies:
+        lines.append(
+            f"latency of 201s: p50 {1000 * percentile(result.latencies, 50):.0f} ms, "
+            f"p95 {1000 * percentile(result.latencies, 95):.0f} ms"
+        )
+    return "\n".join(lines + [f"  {error}" for error in result.errors[:10]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--uploads", type=int, default=25, help="uploads per client")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this long")
+    parser.add_argument("--workers", help="WEB_CONCURRENCY for the server (default: the Procfile's)")
+    parser.add_argument("--procfile", type=Path, default=REPO / "Procfile", help="to compare other settings")
+    args = parser.parse_args(argv)
+    if not 0 < args.clients * args.uploads <= 5000:
+        parser.error("clients x uploads must be between 1 and 5000")
+
+    paths = xray_paths(200)
+    env = {"WEB_CONCURRENCY": args.workers} if args.workers else {}
+    with procfile_server(env, procfile=args.procfile) as server:
+        print(f"server: {procfile_command(0, args.procfile).replace(':0 ', ':PORT ')}")
+        master, workers = server.gunicorn_pids()
+        result = run_load(server.base_url, paths, args.clients, args.uploads, args.max_seconds)
+        print(report(result, args.clients))
+        print("worker RSS: " + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in workers)
+              + f"; whole server PSS: {sum(pss_mb(pid) for pid in [master, *workers]):.0f} MB")
+        problems = verify_stored(server.base_url, result.created)
+        status, _, _ = request(f"{server.base_url}/healthz")
+        if status != 200:
+            problems.append(f"/healthz answered {status} after the load")
+    for problem in problems[:20]:
+        print(f"LOST: {problem}")
+    complete = len(result.statuses) == args.clients * args.uploads
+    print(f"stored: every 201 has one row and two files: {'yes' if not problems else 'NO'}")
+    if not complete:
+        print(f"stopped at the {args.max_seconds:.0f} s bound after {len(result.statuses)} uploads")
+    return 0 if result.non_201 == 0 and not problems and complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

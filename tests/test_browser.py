@@ -1,0 +1,95 @@
+"""A real browser (Debian's chromium, driven by Playwright) uploads an X-ray through the form.
+
+It checks what a clinician sees: the result page with the label, probability and both images
+actually loaded, no Content-Security-Policy violation, a layout that fits a phone, and the
+history page linking back. It saves the result page as docs/screenshot-result.png for the README.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-result.png"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture()
+def live_url(app):
+    """The test app served by werkzeug on a free loopback port for the length of one test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def page():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found; `make test` installs Debian's chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1200, "height": 900})
+        finally:
+            browser.close()
+
+
+def loaded_images(page) -> list[dict]:
+    return page.evaluate(
+        "() => Array.from(document.images).map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
+    )
+
+
+def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page):
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    xray = xray_paths[1]
+
+    page.goto(f"{live_url}/")
+    page.get_by_label(re.compile("x-ray", re.I)).set_input_files(str(xray))
+    page.get_by_role("button", name=re.compile("analyse", re.I)).click()
+    page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}$"))
+    page.wait_for_load_state("load")
+
+    prediction_id = page.url.rsplit("/", 1)[1]
+    stored = page.request.get(f"{live_url}/api/v1/predictions/{prediction_id}").json()
+    body = page.inner_text("main")
+    assert stored["label"] in ("PNEUMONIA", "NORMAL")
+    assert stored["label"] in page.inner_text(".summary")
+    assert f"{stored['probability'] * 100:.1f} %" in body
+    assert "not a diagnosis" in body
+    assert xray.name in body
+
+    images = loaded_images(page)
+    assert len(images) == 2, images
+    assert all(image["complete"] and image["width"] > 0 for image in images), images
+    assert {image["src"].split("?")[0] for image in images} == {stored["image_url"], stored["heatmap_url"]}
+    assert not [text for text in console if "Content Security Policy" in text], console
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "result page scrolls sideways on a phone"
+    page.set_viewport_size({"width": 1200, "height": 900})
+
+    page.get_by_role("link", name="History").first.click()
+    page.wait_for_url(re.compile(r"/history"))
+    row_link = page.locator(f"a[href$='/predictions/{prediction_id}']")
+    assert row_link.count() == 1
+    row_link.click()
+    page.wait_for_url(re.compile(f"/predictions/{prediction_id}$"))
+    assert all(image["width"] > 0 for image in loaded_images(page))
