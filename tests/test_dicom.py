@@ -95,6 +95,17 @@ def make_dicom(
     return buffer.getvalue()
 
 
+def secondary_capture(ds: Dataset) -> bytes:
+    """`ds` saved as an explicit-VR little-endian secondary-capture DICOM file."""
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def rejected(data: bytes) -> ImageRejected:
     with pytest.raises(ImageRejected) as caught:
         decode_image(data)
@@ -175,13 +186,7 @@ def test_dicom_without_pixel_data_is_refused(small_gray: np.ndarray) -> None:
     ds = Dataset()
     ds.PatientName = MARKER
     ds.Modality = "SR"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    error = rejected(buffer.getvalue())
+    error = rejected(secondary_capture(ds))
     assert error.status == 422
     assert "no pixel data" in error.message
 
@@ -268,13 +273,7 @@ def test_rgb_secondary_capture_is_converted_to_gray(small_gray: np.ndarray) -> N
     ds.HighBit = 7
     ds.PixelRepresentation = 0
     ds.PixelData = np.repeat(small_gray[:, :, None], 3, axis=2).tobytes()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    decoded = decode_image(buffer.getvalue())
+    decoded = decode_image(secondary_capture(ds))
     assert np.array_equal(decoded.gray, small_gray)
     assert decoded.colourfulness == 0.0
 

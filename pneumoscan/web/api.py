@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request, url_for
-from sqlalchemy import func, select
 
 from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db
@@ -77,12 +76,5 @@ def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
 def list_predictions():
     limit = _int_arg("limit", 20, 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0)
-    session = db.session()
-    total = session.scalar(select(func.count()).select_from(Prediction)) or 0
-    rows = session.scalars(
-        select(Prediction)
-        .order_by(Prediction.created_at.desc(), Prediction.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    total, rows = db.newest_first(limit, offset)
     return jsonify(total=total, limit=limit, offset=offset, items=[as_json(row) for row in rows])

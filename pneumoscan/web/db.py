@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from pneumoscan.web.models import Base
+from pneumoscan.web.models import Base, Prediction
 
 EXTENSION = "pneumoscan.db"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -96,3 +96,12 @@ def _close_session(_exc: BaseException | None) -> None:
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
+
+
+def newest_first(limit: int, offset: int) -> tuple[int, list[Prediction]]:
+    """The total number of predictions and one page of them, newest first (history and API)."""
+    total = session().scalar(select(func.count()).select_from(Prediction)) or 0
+    rows = session().scalars(
+        select(Prediction).order_by(Prediction.created_at.desc(), Prediction.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return total, list(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from pneumoscan.errors import ImageRejected
@@ -51,14 +51,7 @@ def result(prediction_id):
 def history():
     per_page = current_app.config["HISTORY_PER_PAGE"]
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    session = db.session()
-    total = session.scalar(select(func.count()).select_from(Prediction)) or 0
-    rows = session.scalars(
-        select(Prediction)
-        .order_by(Prediction.created_at.desc(), Prediction.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    total, rows = db.newest_first(per_page, (page - 1) * per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     return render_template("history.html", predictions=rows, page=page, pages=pages, total=total)
 
