@@ -20,7 +20,8 @@ def gradienttape_gradcam(tf, activation: np.ndarray, kernel: np.ndarray, bias: f
     grads = tape.gradient(pneumonia, conv_output)
     pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
     heatmap = tf.nn.relu(conv_output[0] @ pooled_grads[..., None])[..., 0]
-    return (heatmap / tf.reduce_max(heatmap)).numpy(), float(pneumonia[0])
+    peak = float(tf.reduce_max(heatmap))
+    return (heatmap / peak if peak > 0 else heatmap).numpy(), float(pneumonia[0])
 
 
 def test_numpy_gradcam_matches_gradienttape_on_real_xrays(model_dir, xray_paths):

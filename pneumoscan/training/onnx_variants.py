@@ -61,15 +61,30 @@ def store_float16(source: Path, target: Path) -> None:
 
 
 def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
-    """Static int8 (QDQ, per-channel weights), calibrated on training images. The head (pooling
-    and the logit's matrix multiply) stays float32, so the served logit is exactly the head of
-    the served activation and Grad-CAM's weights are the head's own."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """Static int8 (QDQ, per-channel weights), calibrated on training images.
+
+    Activation ranges are the 99.99th percentile rather than min-max: min-max ranges, set by
+    rare outliers, pushed validation probabilities up (sensitivity +0.008 against float32);
+    clipping them kept AUC and sensitivity within 0.001 and 0.002. The head (pooling and the
+    logit's matrix multiply) stays float32, so the served logit is exactly the head of the
+    served activation and Grad-CAM's weights are the head's own.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Images(CalibrationDataReader):
+        """One image a batch; ranges are collected 50 images at a time to bound memory."""
+
         def __init__(self) -> None:
-            self.batches = iter(calibration[i : i + 1] for i in range(len(calibration)))
+            self.set_range(0, len(calibration))
+
+        def __len__(self) -> int:
+            return len(calibration)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.batches = iter(calibration[i : i + 1] for i in range(start_index, min(end_index, len(calibration))))
 
         def get_next(self) -> dict | None:
             batch = next(self.batches, None)
@@ -83,5 +98,7 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
         quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         nodes_to_exclude=head,
+        calibrate_method=CalibrationMethod.Percentile,
+        extra_options={"CalibPercentile": 99.99, "CalibStridedMinMax": 50},
     )
     prepared.unlink()
