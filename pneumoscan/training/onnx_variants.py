@@ -13,6 +13,7 @@ from pneumoscan.training.xception import LAST_CONV_LAYER
 
 OUTPUT_NAMES = ("logit", "activation")
 INPUT_NAME = "image"
+CALIBRATION_STRIDE = 50
 
 
 def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -74,8 +75,11 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    stride = min(CALIBRATION_STRIDE, len(calibration))
+    calibration = calibration[: len(calibration) - len(calibration) % stride]
+
     class Images(CalibrationDataReader):
-        """One image a batch; ranges are collected 50 images at a time to bound memory."""
+        """One image a batch; ranges are collected `stride` images at a time to bound memory."""
 
         def __init__(self) -> None:
             self.set_range(0, len(calibration))
@@ -99,6 +103,6 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         nodes_to_exclude=head,
         calibrate_method=CalibrationMethod.Percentile,
-        extra_options={"CalibPercentile": 99.99, "CalibStridedMinMax": 50},
+        extra_options={"CalibPercentile": 99.99, "CalibStridedMinMax": stride},
     )
     prepared.unlink()
