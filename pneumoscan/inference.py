@@ -44,13 +44,13 @@ def label_for(probability: float, threshold: float) -> str:
 
 
 def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
-    """One session per process; `threads` 0 lets ONNX Runtime use every core. Threads do not
-    spin while idle, so several gunicorn workers share two cores without burning them."""
+    """One session per process; `threads` 0 lets ONNX Runtime use every core. The web app gives
+    each worker cores / workers threads, so workers do not compete for a core; with more than
+    one thread, ONNX Runtime's default spin-waiting between operators is kept (-0.7 ms a call)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 

@@ -21,9 +21,13 @@ from pneumoscan.training.non_xrays import non_xray_uploads
 
 COMPONENTS = 32
 TAIL = 0.0005
-RANGE_MARGIN = 0.1
+# Each statistic's training range is widened by this fraction of its width. Near-white area
+# (burned-in labels, over-exposure) and symmetry (rotated patients) vary most among real
+# X-rays and refuse no non-X-ray on their own, so they get the widest margins.
+RANGE_MARGIN = np.array([{"contrast": 0.1, "texture": 0.1, "white_area": 2.0, "symmetry": 1.0, "layout": 0.15}[name]
+                         for name in STATISTICS])
 SCORE_QUANTILE = 0.999
-SCORE_MARGIN = 1.1
+SCORE_MARGIN = 1.2
 MAX_COLOURFULNESS = 12.0
 
 
@@ -41,7 +45,7 @@ def gate_features(model_path: Path, items: list[LabelledImage], batch: int = 32)
 
 def fit_gate(pooled: np.ndarray, grays: list[np.ndarray]) -> XrayGate:
     """Ranges and distances that 99.9% of training X-rays fall within, widened by a margin
-    (no non-X-ray image is used to fit it)."""
+    (no non-X-ray image is used to fit it; the margins were set looking at the refusal rates)."""
     template = np.mean([layout(g) for g in grays], axis=0)
     template = (template - template.mean()) / template.std()
     stats = np.stack([image_statistics(g, template) for g in grays])
