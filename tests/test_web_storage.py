@@ -177,6 +177,25 @@ def test_stale_temporaries_of_dead_workers_are_swept_at_start(make_app, tmp_path
     assert live.exists() and kept.exists()
 
 
+def test_settled_files_without_a_row_are_swept_at_start(make_app, client, xray_paths, tmp_path):
+    """What a worker killed between placing the files and committing the row leaves behind."""
+    kept = post(client, xray_paths[0].read_bytes()).get_json()["id"]
+    folder = tmp_path / "uploads"
+    orphan = [folder / "22222222-2222-4222-8222-222222222222.jpg", folder / "22222222-2222-4222-8222-222222222222.heatmap.png"]
+    in_flight = folder / "33333333-3333-4333-8333-333333333333.png"
+    for path in (*orphan, in_flight):
+        path.write_bytes(b"x")
+    an_hour_ago = os.path.getmtime(in_flight) - 3600
+    for path in (*orphan, *folder.glob(f"{kept}*")):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    app = make_app()
+
+    rows, files = stored(app)
+    assert rows == 1
+    assert files == sorted([f"{kept}.heatmap.png", f"{kept}.jpg", in_flight.name])
+
+
 def test_store_refuses_names_that_are_not_its_own(tmp_path):
     store = UploadStore(tmp_path / "uploads")
     store.put({"a.png": b"1"})

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pneumoscan.inference import CARD_FILE
 from pneumoscan.web import api, auth, db, errors, files, pages, ratelimit, security
 from pneumoscan.web.config import REPO_ROOT, from_environment
-from pneumoscan.web.service import STORE_EXTENSION
+from pneumoscan.web.service import STORE_EXTENSION, sweep_orphans
 from pneumoscan.web.storage import UploadStore
 
 csrf = CSRFProtect()
@@ -47,6 +48,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     store.ensure()
     store.sweep_stale()
     app.extensions[STORE_EXTENSION] = store
+    with app.app_context():
+        try:
+            if removed := sweep_orphans(store, db.session()):
+                app.logger.info("removed %d stored file(s) that no result refers to", removed)
+        except SQLAlchemyError:
+            app.logger.warning("database unavailable at start; stored files not checked against it")
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)

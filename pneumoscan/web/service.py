@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
@@ -96,3 +97,20 @@ def score_file(upload: FileStorage) -> Prediction:
         current_app.logger.info("request %s: upload refused (%d): %s",
                                 request_id(), refusal.status, refusal.message)
         raise
+
+
+def sweep_orphans(store: UploadStore, session: Session, batch: int = 500) -> int:
+    """Remove stored files that no row refers to; returns how many.
+
+    A worker killed between placing an upload's two files and committing its row (a window
+    of about a millisecond) leaves such files; only settled files are considered, so an
+    upload still in flight is never touched.
+    """
+    groups = store.settled_files()
+    ids = list(groups)
+    known: set[str] = set()
+    for start in range(0, len(ids), batch):
+        known.update(session.scalars(select(Prediction.id).where(Prediction.id.in_(ids[start : start + batch]))))
+    orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
+    store.remove(orphans)
+    return len(orphans)

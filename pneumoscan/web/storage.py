@@ -15,6 +15,7 @@ from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600
+ORPHAN_SECONDS = 600
 CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,20 @@ class UploadStore:
     def remove(self, names: list[str]) -> None:
         for name in names:
             (self.folder / name).unlink(missing_ok=True)
+
+    def settled_files(self, older_than: float = ORPHAN_SECONDS) -> dict[str, list[str]]:
+        """Stored files last written over `older_than` seconds ago, by the prediction id that
+        starts their name: no upload in flight is that old."""
+        cutoff = time.time() - older_than
+        groups: dict[str, list[str]] = {}
+        for entry in self.folder.iterdir():
+            try:
+                if entry.name.startswith(".") or not entry.is_file() or entry.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            groups.setdefault(entry.name.split(".", 1)[0], []).append(entry.name)
+        return groups
 
     def sweep_stale(self) -> int:
         """Remove temporaries left by dead processes (or older than an hour); returns how many."""
