@@ -23,7 +23,7 @@ def test_patient_id_comes_from_the_file_name(name, patient):
 
 
 def fake_items(tmp_path: Path) -> list[LabelledImage]:
-    items = []
+    """40 normal and 120 pneumonia patients with one to three images each."""
     for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
         (tmp_path / folder).mkdir()
         for patient in range(40 * (1 + 2 * label)):

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import platform
 import shutil
 import time
@@ -175,7 +176,7 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
                         "epochs_run": len(history.get("loss", [])), "learning_rate": args.learning_rate,
                         "augmentation": "rotation +-8 deg, shift +-6%, zoom 0.92-1.12, gamma, brightness, contrast; no flips",
                         "class_weights": "balanced", "wall_time_minutes": round((time.time() - started) / 60, 1),
-                        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, CPU only"}
+                        "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU only"}
     card["library_versions"] = library_versions()
     card["intended_use"], card["limits"] = INTENDED_USE, LIMITS
     card["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
