@@ -2,7 +2,9 @@
 
 Each file is written to a temporary name carrying the writer's pid, then renamed into place,
 so a reader never sees half a file and a worker killed mid-write leaves only a temporary file
-that `sweep_stale` removes at the next start.
+that `sweep_stale` removes at the next start. Files are not fsynced: like the SQLite database
+(WAL, synchronous=NORMAL), the store survives a killed process but not a power cut in the
+last moments, and an fsync per file would cost 0.35 ms of a 16 ms upload.
 """
 
 from __future__ import annotations
@@ -58,8 +60,6 @@ class UploadStore:
                 temporaries[name] = temporary
                 with open(temporary, "wb") as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
             for name, temporary in temporaries.items():
                 os.replace(temporary, self.folder / name)
                 placed.append(name)
