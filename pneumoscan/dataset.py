@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+DATA_ENV = "PNEUMOSCAN_DATA"
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}
 
 _PATIENT_PATTERNS = (
@@ -16,6 +18,16 @@ _PATIENT_PATTERNS = (
     re.compile(r"^(NORMAL2-IM-\d+)-"),
     re.compile(r"^(IM-\d+)-"),
 )
+
+
+def data_root() -> Path:
+    """The shared data folder: $PNEUMOSCAN_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get(DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def training_folder() -> Path:
+    """The Kermany training split in the Kaggle layout (NORMAL/, PNEUMONIA/)."""
+    return data_root() / "chest_xray" / "train"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from pneumoscan.dataset import CLASS_NAMES
 from pneumoscan.decode import DecodedImage
 from pneumoscan.gate import XrayGate
 from pneumoscan.gradcam import gradcam
@@ -22,7 +23,6 @@ from pneumoscan.preprocess import resize_to_input, to_model_input
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_weights"
 CARD_FILE = "model_card.json"
-LABELS = ("NORMAL", "PNEUMONIA")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def sigmoid(logit: np.ndarray) -> np.ndarray:
 
 
 def label_for(probability: float, threshold: float) -> str:
-    return LABELS[int(probability >= threshold)]
+    return CLASS_NAMES[int(probability >= threshold)]
 
 
 def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:

@@ -1,4 +1,4 @@
-"""Scoring files on disk with the served model: shared by the CLI and the training's publish step."""
+"""Scoring files on disk with the served model, one at a time, for the CLI's predict and evaluate."""
 
 from __future__ import annotations
 

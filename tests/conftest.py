@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from pneumoscan.dataset import training_folder
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("PNEUMOSCAN_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def xray_dir() -> Path:
     """The folder holding NORMAL/ and PNEUMONIA/ training X-rays; skips when the data is absent."""
-    folder = data_root() / "chest_xray" / "train"
+    folder = training_folder()
     if not (folder / "NORMAL").is_dir() or not (folder / "PNEUMONIA").is_dir():
         pytest.skip(f"real chest X-rays not found at {folder}; set PNEUMOSCAN_DATA to the data folder")
     return folder

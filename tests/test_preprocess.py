@@ -57,7 +57,7 @@ def test_a_colour_and_a_gray_copy_of_an_image_give_the_same_input():
 def test_training_reads_images_through_the_serving_path(xray_paths):
     """train.py's pixels, passed to to_model_input, are exactly what the app feeds the model."""
     from pneumoscan.dataset import LabelledImage
-    from pneumoscan.training.pipeline import load_pixels
+    from pneumoscan.training.served_files import load_pixels
 
     items = [LabelledImage(p, 0) for p in xray_paths[:6]]
     for item, pixels in zip(items, load_pixels(items)):

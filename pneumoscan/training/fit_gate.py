@@ -14,9 +14,9 @@ from pneumoscan.dataset import LabelledImage, list_labelled_images, split_by_pat
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.gate import STATISTICS, XrayGate, image_statistics, layout
-from pneumoscan.inference import CARD_FILE, Predictor, create_session, run_model
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.inference import CARD_FILE, Predictor
 from pneumoscan.training.non_xrays import non_xray_uploads
+from pneumoscan.training.served_files import load_pixels, served_outputs
 
 COMPONENTS = 32
 TAIL = 0.0005
@@ -30,19 +30,13 @@ SCORE_MARGIN = 1.2
 MAX_COLOURFULNESS = 12.0
 
 
-def gate_features(model_path: Path, items: list[LabelledImage], batch: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
+def gate_features(model_path: Path, items: list[LabelledImage]) -> tuple[np.ndarray, np.ndarray]:
     """Pooled last-activation features and 224x224 grayscale pixels of each file, through the serving path."""
-    session = create_session(model_path)
-    pooled, grays = [], []
-    for start in range(0, len(items), batch):
-        chunk = [resize_to_input(decode_image(i.path.read_bytes()).gray) for i in items[start : start + batch]]
-        _, activations = run_model(session, np.stack([to_model_input(g) for g in chunk]))
-        pooled.append(activations.mean(axis=(1, 2)))
-        grays.extend(chunk)
-    return np.concatenate(pooled), grays
+    grays = load_pixels(items)
+    return served_outputs(model_path, grays)[1], grays
 
 
-def fit_gate(pooled: np.ndarray, grays: list[np.ndarray]) -> XrayGate:
+def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
     """Ranges and distances that 99.9% of training X-rays fall within, widened by a margin
     (no non-X-ray image is used to fit it; the margins were set looking at the refusal rates)."""
     template = np.mean([layout(g) for g in grays], axis=0)

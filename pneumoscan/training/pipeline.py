@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from pneumoscan.dataset import fingerprint, list_labelled_images, split_by_patient
-from pneumoscan.decode import decode_image
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.dataset import fingerprint, list_labelled_images, split_by_patient, training_folder
+from pneumoscan.training.served_files import load_pixels, model_inputs
 
-DEFAULT_DATA = Path(os.environ.get("PNEUMOSCAN_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "chest_xray" / "train"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Fine-tune Xception on the chest X-ray training folder.")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with NORMAL/ and PNEUMONIA/")
+    parser.add_argument("--data", type=Path, default=training_folder(), help="folder with NORMAL/ and PNEUMONIA/")
     parser.add_argument("--out", type=Path, default=REPO / "model_weights", help="where the served model goes")
     parser.add_argument("--build-dir", type=Path, default=REPO / "build", help="checkpoint and report folder")
     parser.add_argument("--base-weights", default="package", help="imagenet | package | none | PATH")
@@ -41,13 +38,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-sensitivity", type=float, default=0.95)
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores)")
     return parser.parse_args(argv)
-
-
-def load_pixels(items: list) -> np.ndarray:
-    """Every image through the app's own decode and resize: (N, 224, 224) uint8."""
-    from tqdm import tqdm
-
-    return np.stack([resize_to_input(decode_image(i.path.read_bytes()).gray) for i in tqdm(items, desc="decode", unit="img")])
 
 
 def cache_trunk(trunk, pixels: np.ndarray, views: int, seed: int, batch: int = 64) -> np.ndarray:
@@ -68,7 +58,7 @@ def cache_trunk(trunk, pixels: np.ndarray, views: int, seed: int, batch: int = 6
                 chunk = pixels[start : start + batch]
                 if view:
                     chunk = [augment(p, rng) for p in chunk]
-                x = np.stack([to_model_input(p) for p in chunk])
+                x = model_inputs(chunk)
                 cache[view, start : start + len(x)] = forward(x).numpy().astype(np.float16)
                 bar.update(len(x))
     return cache

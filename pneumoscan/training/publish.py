@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from pneumoscan.dataset import CLASS_NAMES, LabelledImage, list_labelled_images, split_by_patient
-from pneumoscan.decode import decode_image
-from pneumoscan.inference import CARD_FILE, Predictor, create_session, run_model, sigmoid
+from pneumoscan.inference import CARD_FILE, Predictor, run_model
 from pneumoscan.metrics import bootstrap_threshold, classification_report, roc_auc
-from pneumoscan.preprocess import PREPROCESSING, INPUT_SIZE, to_model_input
+from pneumoscan.preprocess import INPUT_SIZE, PREPROCESSING
 from pneumoscan.training.fit_gate import refit
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
 from pneumoscan.training.report import write_report
+from pneumoscan.training.served_files import load_pixels, model_inputs, served_outputs
 from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER
 
 MODEL_FILE = "pneumoscan.onnx"
@@ -49,21 +49,6 @@ LIMITS = [
     "Validation figures come from a patient-level split of the training folder and overstate "
     "performance on new data; the held-out Kermany test split is harder.",
 ]
-
-
-def model_inputs(items: list[LabelledImage]) -> np.ndarray:
-    """The serving path's model input for each file."""
-    return np.stack([to_model_input(decode_image(i.path.read_bytes()).gray) for i in items])
-
-
-def probabilities_and_pooled(model_path: Path, inputs: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    session = create_session(model_path)
-    logits, pooled = [], []
-    for start in range(0, len(inputs), batch):
-        logit, activation = run_model(session, inputs[start : start + batch])
-        logits.append(logit)
-        pooled.append(activation.mean(axis=(1, 2)))
-    return sigmoid(np.concatenate(logits)), np.concatenate(pooled)
 
 
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
@@ -91,9 +76,9 @@ def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
             "median_of_per_image_max": float(np.median([d.max() for d in differences]))}
 
 
-def choose_variant(build: Path, fp32: Path, val_inputs: np.ndarray, val_labels: np.ndarray,
-                   calibration: np.ndarray, threshold: float, reference: np.ndarray) -> tuple[Path, dict]:
-    """The lightest variant within the accuracy limits of float32."""
+def choose_variant(build: Path, fp32: Path, val_pixels: np.ndarray, val_labels: np.ndarray,
+                   calibration: np.ndarray, threshold: float, reference: np.ndarray) -> tuple[Path, np.ndarray, dict]:
+    """The lightest variant within the accuracy limits of float32, with its validation probabilities."""
     ref_sens = classification_report(val_labels, reference, threshold)["sensitivity"]
     ref_auc = roc_auc(val_labels, reference)
     checks = {}
@@ -102,7 +87,7 @@ def choose_variant(build: Path, fp32: Path, val_inputs: np.ndarray, val_labels: 
     for name, make in candidates:
         path = build / f"model_{name}.onnx"
         make(path)
-        probs, _ = probabilities_and_pooled(path, val_inputs)
+        probs, _ = served_outputs(path, val_pixels)
         sens = classification_report(val_labels, probs, threshold)["sensitivity"]
         auc = roc_auc(val_labels, probs)
         ok = (ref_auc - auc) <= MAX_AUC_DROP and abs(ref_sens - sens) <= MAX_SENSITIVITY_DROP
@@ -110,12 +95,12 @@ def choose_variant(build: Path, fp32: Path, val_inputs: np.ndarray, val_labels: 
                         "size_mb": path.stat().st_size / 2**20, "accepted": ok}
         print(f"{name}: {checks[name]}")
         if ok and chosen is None:
-            chosen = (name, path)
+            chosen = (name, path, probs)
     checks["float32"] = {"auc": ref_auc, "sensitivity": ref_sens, "size_mb": fp32.stat().st_size / 2**20}
     if chosen is None:
         raise RuntimeError(f"no variant kept float32's accuracy: {checks}")
     checks["shipped"] = chosen[0]
-    return chosen[1], checks
+    return chosen[1], chosen[2], checks
 
 
 def library_versions() -> dict[str, str]:
@@ -137,14 +122,14 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
     fp32 = build / "model_float32.onnx"
     export_onnx(model, fp32)
 
-    val_inputs = model_inputs(val)
+    val_pixels = load_pixels(val)
     val_labels = np.array([i.label for i in val])
     groups = np.array([i.patient for i in val])
-    reference, _ = probabilities_and_pooled(fp32, val_inputs)
+    reference, _ = served_outputs(fp32, val_pixels)
     threshold = bootstrap_threshold(val_labels, reference, groups, args.threshold_policy, args.min_sensitivity, seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    calibration = model_inputs([train[i] for i in rng.choice(len(train), min(CALIBRATION_IMAGES, len(train)), replace=False)])
-    shipped, variants = choose_variant(build, fp32, val_inputs, val_labels, calibration, threshold, reference)
+    calibration = model_inputs(load_pixels([train[i] for i in rng.choice(len(train), min(CALIBRATION_IMAGES, len(train)), replace=False)]))
+    shipped, served, variants = choose_variant(build, fp32, val_pixels, val_labels, calibration, threshold, reference)
 
     kernel, bias = model.get_layer(LOGIT_LAYER).get_weights()
     shutil.copyfile(shipped, out / MODEL_FILE)
@@ -165,11 +150,10 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
     gate_report = refit(out, head_file, train, val)
 
     predictor = Predictor.load(out)
-    served = np.array([predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in val])
     card["validation"] = classification_report(val_labels, served, threshold)
     card["validation"]["float32_reference"] = classification_report(val_labels, reference, threshold)
     card["weight_variants"] = variants
-    card["gradcam_vs_float32_gradienttape"] = gradcam_check(model, predictor, val_inputs[:: max(1, len(val) // 32)][:32])
+    card["gradcam_vs_float32_gradienttape"] = gradcam_check(model, predictor, model_inputs(val_pixels[:: max(1, len(val) // 32)][:32]))
     card["non_xray_gate"] = gate_report
     card["split"] = split
     card["training"] = {"base_weights": str(args.base_weights), "cache_layer": args.cache_layer, "views": args.views,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pneumoscan.dataset import CLASS_NAMES
 from pneumoscan.metrics import classification_report, roc_auc, roc_curve
 
 
@@ -35,7 +36,7 @@ def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold:
     ax.imshow(cells, cmap="Blues")
     for (row, col), value in np.ndenumerate(cells):
         ax.text(col, row, str(value), ha="center", va="center", color="black", fontsize=14)
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["NORMAL", "PNEUMONIA"], yticklabels=["NORMAL", "PNEUMONIA"],
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES,
            xlabel="predicted", ylabel="true", title="Confusion matrix, validation")
     fig.tight_layout()
     fig.savefig(folder / "confusion_matrix.png", dpi=100)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from pneumoscan.web.forms import UploadForm
+from pneumoscan.web.pages import render_upload_form
 from pneumoscan.web.security import request_id
 
 DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
@@ -25,9 +26,7 @@ def http_error(error: HTTPException):
     if wants_json():
         response = jsonify(error=message)
     elif request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
-        form = UploadForm(formdata=None)
-        form.file.errors = [message]
-        response = current_app.make_response(render_template("index.html", form=form))
+        response = current_app.make_response(render_upload_form(UploadForm(formdata=None), message, error.code or 500))
     else:
         response = current_app.make_response(render_template("error.html", error=error, message=message))
     response.status_code = error.code or 500

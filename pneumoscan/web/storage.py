@@ -18,6 +18,7 @@ from pathlib import Path
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600
 ORPHAN_SECONDS = 600
+ORPHAN_WINDOW_SECONDS = 86400
 CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,15 @@ class UploadStore:
         for name in names:
             (self.folder / name).unlink(missing_ok=True)
 
-    def settled_files(self, older_than: float = ORPHAN_SECONDS) -> dict[str, list[str]]:
-        """Stored files last written over `older_than` seconds ago, by the prediction id that
-        starts their name: no upload in flight is that old."""
-        cutoff = time.time() - older_than
+    def settled_files(self) -> dict[str, list[str]]:
+        """Files written between a day and ten minutes ago, by the prediction id that starts
+        their name: no upload in flight is that old, and limiting the check to the last day
+        keeps it cheap when every worker start (and every --max-requests recycle) runs it."""
+        newest, oldest = time.time() - ORPHAN_SECONDS, time.time() - ORPHAN_WINDOW_SECONDS
         groups: dict[str, list[str]] = {}
         for entry in self.folder.iterdir():
             try:
-                if entry.name.startswith(".") or not entry.is_file() or entry.stat().st_mtime > cutoff:
+                if entry.name.startswith(".") or not entry.is_file() or not oldest < entry.stat().st_mtime < newest:
                     continue
             except FileNotFoundError:
                 continue
