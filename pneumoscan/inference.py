@@ -19,7 +19,7 @@ from pneumoscan.dataset import CLASS_NAMES
 from pneumoscan.decode import DecodedImage
 from pneumoscan.gate import XrayGate
 from pneumoscan.gradcam import gradcam
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.preprocess import Preprocessing, resize_to_input, to_model_input
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_weights"
 CARD_FILE = "model_card.json"
@@ -72,6 +72,7 @@ class Predictor:
         self.gate = XrayGate.load(model_dir / self.card["head_file"])
         self.threshold = float(self.card["threshold"])
         self.model_version = str(self.card["model_version"])
+        self.preprocessing = Preprocessing(**self.card.get("preprocessing_parameters", {}))
 
     @classmethod
     def load(cls, model_dir: Path | None = None, threads: int | None = None) -> "Predictor":
@@ -83,7 +84,7 @@ class Predictor:
         """Score one decoded image; raises ImageRejected (422) if it is not a chest X-ray."""
         started = time.perf_counter()
         gray224 = resize_to_input(decoded.gray)
-        logits, activations = run_model(self.session, to_model_input(gray224)[None])
+        logits, activations = run_model(self.session, to_model_input(gray224, self.preprocessing)[None])
         activation = activations[0]
         if check_xray:
             self.gate.check(decoded.colourfulness, gray224, activation.mean(axis=(0, 1)))

@@ -2,51 +2,71 @@
 
 Training, the CLI, the API and the web page all call `to_model_input` on the grayscale
 pixels that `pneumoscan.decode` produces, so the model sees at serving exactly what it saw
-in training. Augmentation (training only) acts on the 224x224 grayscale image *before*
-`normalise_contrast`, so contrast normalisation is applied identically everywhere.
+in training. Every image is first brought to the training images' own 224x224 (the size the
+data set was saved at, and where the non-X-ray gate measures its statistics); the model's
+`Preprocessing` (stored in its model card) then says what happens after that. Augmentation
+(training only) acts on the 224x224 grayscale image before `to_model_input`.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import cv2
 import numpy as np
 
-INPUT_SIZE = 224
-CLAHE_CLIP_LIMIT = 2.0
+CANONICAL_SIZE = 224
 CLAHE_TILES = (8, 8)
 
-PREPROCESSING = {
-    "decode": "EXIF orientation applied, converted to 8-bit grayscale",
-    "resize": f"{INPUT_SIZE}x{INPUT_SIZE}, aspect ratio not kept, cv2 INTER_AREA down / INTER_LINEAR up",
-    "contrast": f"CLAHE clip {CLAHE_CLIP_LIMIT}, tiles {CLAHE_TILES[0]}x{CLAHE_TILES[1]}",
-    "channels": "gray replicated to 3 channels",
-    "scaling": "Xception: x / 127.5 - 1",
-}
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a model expects after the canonical 224x224 grayscale image: contrast
+    normalisation (CLAHE with this clip limit, 0 = none) and then its input resolution."""
+
+    input_size: int = 224
+    clahe_clip: float = 2.0
+
+    def describe(self) -> dict[str, str]:
+        contrast = f"CLAHE clip {self.clahe_clip}, tiles {CLAHE_TILES[0]}x{CLAHE_TILES[1]}" if self.clahe_clip else "none"
+        return {
+            "decode": "EXIF orientation applied, converted to 8-bit grayscale",
+            "canonical": f"{CANONICAL_SIZE}x{CANONICAL_SIZE}, aspect ratio not kept, INTER_AREA down / INTER_LINEAR up",
+            "contrast": contrast,
+            "resize": f"{self.input_size}x{self.input_size}, INTER_AREA",
+            "channels": "gray replicated to 3 channels",
+            "scaling": "Xception: x / 127.5 - 1",
+        }
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
 
 
-def resize_to_input(gray: np.ndarray) -> np.ndarray:
-    """Resize 8-bit grayscale pixels to the model's square input, as the training set was made."""
-    if gray.shape == (INPUT_SIZE, INPUT_SIZE):
+def resize_to_input(gray: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
+    """Resize 8-bit grayscale pixels to a square, as the training set was made."""
+    if gray.shape == (size, size):
         return gray
-    shrinking = gray.shape[0] * gray.shape[1] > INPUT_SIZE * INPUT_SIZE
+    shrinking = gray.shape[0] * gray.shape[1] > size * size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(gray, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+    return cv2.resize(gray, (size, size), interpolation=interpolation)
 
 
-def normalise_contrast(gray224: np.ndarray) -> np.ndarray:
+def normalise_contrast(gray: np.ndarray, clip: float) -> np.ndarray:
     """CLAHE evens out exposure differences between X-ray machines and hospitals."""
-    clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP_LIMIT, tileGridSize=CLAHE_TILES)
-    return clahe.apply(gray224)
+    return cv2.createCLAHE(clipLimit=clip, tileGridSize=CLAHE_TILES).apply(gray)
 
 
-def scale_for_xception(gray224: np.ndarray) -> np.ndarray:
+def scale_for_xception(gray: np.ndarray) -> np.ndarray:
     """Replicate gray to 3 channels and scale to [-1, 1] as Xception expects."""
-    scaled = gray224.astype(np.float32) / 127.5 - 1.0
+    scaled = gray.astype(np.float32) / 127.5 - 1.0
     return np.repeat(scaled[:, :, None], 3, axis=2)
 
 
-def to_model_input(gray: np.ndarray) -> np.ndarray:
-    """8-bit grayscale pixels of any size -> float32 (224, 224, 3) model input."""
+def to_model_input(gray: np.ndarray, preprocessing: Preprocessing = Preprocessing()) -> np.ndarray:
+    """8-bit grayscale pixels of any size -> float32 (size, size, 3) model input."""
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"expected 2-D uint8 grayscale pixels, got {gray.dtype} {gray.shape}")
-    return scale_for_xception(normalise_contrast(resize_to_input(gray)))
+    canonical = resize_to_input(gray)
+    if preprocessing.clahe_clip:
+        canonical = normalise_contrast(canonical, preprocessing.clahe_clip)
+    return scale_for_xception(resize_to_input(canonical, preprocessing.input_size))

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from pneumoscan.decode import decode_image
-from pneumoscan.preprocess import INPUT_SIZE, resize_to_input, to_model_input
+from pneumoscan.preprocess import CANONICAL_SIZE as INPUT_SIZE, resize_to_input, to_model_input
 
 
 def jpeg(pixels: np.ndarray) -> bytes:

@@ -8,7 +8,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from pneumoscan.preprocess import INPUT_SIZE
 from pneumoscan.training.xception import LAST_CONV_LAYER
 
 OUTPUT_NAMES = ("logit", "activation")
@@ -27,7 +26,7 @@ def export_onnx(model, path: Path) -> None:
     import keras
 
     two = keras.Model(model.input, [model.output, model.get_layer(LAST_CONV_LAYER).output])
-    two(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32))
+    two(np.zeros((1, *model.input.shape[1:]), np.float32))
     raw = path.with_suffix(".raw.onnx")
     two.export(str(raw), format="onnx", verbose=False)
     exported = onnx.load(str(raw))

@@ -25,7 +25,7 @@ import numpy as np
 from pneumoscan.dataset import CLASS_NAMES, LabelledImage, list_labelled_images, split_by_patient
 from pneumoscan.inference import CARD_FILE, Predictor, run_model
 from pneumoscan.metrics import bootstrap_threshold, classification_report, roc_auc
-from pneumoscan.preprocess import INPUT_SIZE, PREPROCESSING
+from pneumoscan.preprocess import Preprocessing
 from pneumoscan.training.fit_gate import refit
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
 from pneumoscan.training.report import write_report
@@ -141,7 +141,8 @@ def publish(model, train: list[LabelledImage], val: list[LabelledImage], args: a
         "model_file": MODEL_FILE, "model_sha256": digest, "head_file": HEAD_FILE,
         "architecture": "Xception (ImageNet) fine-tuned from block 9; global average pooling, dropout, one logit",
         "runtime": "onnxruntime", "weights_format": variants["shipped"],
-        "input_size": [INPUT_SIZE, INPUT_SIZE, 3], "preprocessing": PREPROCESSING,
+        "input_size": [224, 224, 3], "preprocessing": Preprocessing().describe(),
+        "preprocessing_parameters": Preprocessing().as_dict(),
         "class_names": list(CLASS_NAMES), "positive_class": "PNEUMONIA",
         "threshold": threshold, "threshold_policy": args.threshold_policy if args.threshold_policy == "youden"
         else f"highest specificity with sensitivity >= {args.min_sensitivity} (median of 200 patient-level bootstrap picks)",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import keras
 
-from pneumoscan.preprocess import INPUT_SIZE
 
 LAST_CONV_LAYER = "block14_sepconv2_act"
 LOGIT_LAYER = "pneumonia_logit"
@@ -42,7 +41,7 @@ def load_base_weights(base: keras.Model, source: str) -> None:
             layer.set_weights(donor.get_layer(layer.name).get_weights())
 
 
-def build_model(base_weights: str = "package", dropout: float = 0.3) -> keras.Model:
+def build_model(base_weights: str = "package", dropout: float = 0.3, input_size: int = 224) -> keras.Model:
     """Xception trunk + global average pooling + dropout + one logit unit, as one flat graph.
 
     `base_weights`: "imagenet" (download, needs internet), "package" (pneumonia-model-package),
@@ -51,7 +50,7 @@ def build_model(base_weights: str = "package", dropout: float = 0.3) -> keras.Mo
     base = keras.applications.Xception(
         include_top=False,
         weights="imagenet" if base_weights == "imagenet" else None,
-        input_shape=(INPUT_SIZE, INPUT_SIZE, 3),
+        input_shape=(input_size, input_size, 3),
     )
     if base_weights not in ("imagenet", "none"):
         load_base_weights(base, base_weights)
