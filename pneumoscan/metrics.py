@@ -40,12 +40,12 @@ def pick_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, min_sens
     return float((thresholds[index] + lower) / 2)
 
 
-def bootstrap_threshold(
+def bootstrap_thresholds(
     labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
     rounds: int = 200, seed: int = 0,
-) -> float:
-    """Median of the policy's threshold over patient-level bootstrap resamples: one lucky or
-    unlucky validation image cannot move it much."""
+) -> np.ndarray:
+    """The policy's threshold on each of `rounds` patient-level bootstrap resamples: how far
+    the pick moves with the sample."""
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     members = {g: np.flatnonzero(groups == g) for g in unique}
@@ -55,18 +55,29 @@ def bootstrap_threshold(
         if labels[chosen].min() == labels[chosen].max():
             continue
         picks.append(pick_threshold(labels[chosen], scores[chosen], policy, min_sensitivity))
-    return float(np.median(picks))
+    return np.array(picks)
+
+
+def bootstrap_threshold(
+    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
+    rounds: int = 200, seed: int = 0, quantile: float = 0.5,
+) -> float:
+    """A quantile of the bootstrap picks: the median means one lucky or unlucky image cannot
+    move it much; a low quantile keeps the sensitivity floor on new data more often."""
+    picks = bootstrap_thresholds(labels, scores, groups, policy, min_sensitivity, rounds, seed)
+    return float(np.quantile(picks, quantile))
+
+
+def calibration_bins(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> list[tuple[float, float, float]]:
+    """(share of images, mean probability, observed positive rate) of each non-empty equal-width bin."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
+    return [(float((index == b).mean()), float(probs[index == b].mean()), float(labels[index == b].mean()))
+            for b in range(bins) if (index == b).any()]
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0, 1, bins + 1)
-    index = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            error += mask.mean() * abs(probs[mask].mean() - labels[mask].mean())
-    return float(error)
+    return float(sum(share * abs(mean - observed) for share, mean, observed in calibration_bins(labels, probs, bins)))
 
 
 def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:

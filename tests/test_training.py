@@ -1,30 +1,33 @@
 """`python train.py` end to end on a few dozen real X-rays: split, cache, fine-tune, export,
-threshold, gate, model card. Small and short, but the same code path as the full run."""
+calibration, threshold, gate, model card. Small and short, but the same code path as the full run."""
 
+import argparse
 import json
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pneumoscan.training.augment import augment
+from pneumoscan.training.config import TrainConfig, add_train_options, config_from, config_from_dict
+from pneumoscan.training.corruptions import FAMILIES, downscale, jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def tiny_training_folder(tmp_path, xray_dir):
-    """20 patients a class (symbolic links, nothing copied)."""
+def tiny_folder(target: Path, source: Path, per_class: int) -> Path:
+    """`per_class` images a class as symbolic links (nothing copied)."""
     for name in ("NORMAL", "PNEUMONIA"):
-        (tmp_path / "train" / name).mkdir(parents=True)
-        for path in sorted((xray_dir / name).glob("*.jpeg"))[:24]:
-            (tmp_path / "train" / name / path.name).symlink_to(path)
-    return tmp_path / "train"
+        (target / name).mkdir(parents=True)
+        for path in sorted((source / name).glob("*.jpeg"))[:per_class]:
+            (target / name / path.name).symlink_to(path)
+    return target
 
 
-def test_train_py_runs_end_to_end_and_publishes_a_servable_model(tiny_training_folder, tmp_path):
+def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_path):
     pytest.importorskip("tensorflow", reason="training needs TensorFlow (make test installs it)")
     from pneumoscan.training.xception import packaged_imagenet_model
 
@@ -32,33 +35,71 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(tiny_training_f
         base = str(packaged_imagenet_model())
     except FileNotFoundError:
         base = "none"
+    data = tiny_folder(tmp_path / "train", xray_dir, 24)
+    external = tiny_folder(tmp_path / "external", xray_dir.parent / "external_dev", 12) if (
+        xray_dir.parent / "external_dev").is_dir() else tiny_folder(tmp_path / "external", xray_dir, 12)
     out, build = tmp_path / "model", tmp_path / "build"
     result = subprocess.run(
-        [sys.executable, "train.py", "--data", str(tiny_training_folder), "--out", str(out), "--build-dir", str(build),
-         "--base-weights", base, "--views", "2", "--epochs", "1", "--head-epochs", "2", "--val-fraction", "0.3",
-         "--cache-layer", "add_10"],
+        [sys.executable, "train.py", "--data", str(data), "--external-dev", str(external), "--out", str(out),
+         "--build-dir", str(build), "--base-weights", base, "--views", "2", "--epochs", "1", "--head-epochs", "2",
+         "--val-fraction", "0.3", "--cache-layer", "add_10", "--input-size", "96", "--bootstrap-rounds", "20"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "model_card.json").read_text())
     assert 0 < card["threshold"] < 1
+    assert card["preprocessing_parameters"] == {"input_size": 96, "clahe_clip": 0.0}
+    assert card["calibration"]["scale"] != 1.0 and card["calibration_choice"]["fitted_on"] == "external"
+    assert card["threshold_choice"]["bootstrap_rounds"] <= 20 and "external" in card["threshold_policy"]
+    assert "blocks 13-14" in card["architecture"] and "96 px" in card["architecture"]
     assert card["split"]["val"]["images"] > 0 and card["split"]["train"]["images"] > 0
-    assert card["weight_variants"]["shipped"] in ("int8", "float16")
-    assert card["gradcam_vs_float32_gradienttape"]["images"] > 0
+    assert card["external"]["n"] == 24
+    assert card["weight_variants"]["shipped"] in ("int8", "float16", "float32")
+    assert card["gradcam_vs_float32_gradienttape"]["max_abs_diff"] < 0.6
     for picture in ("roc.png", "confusion_matrix.png", "calibration.png", "training_curves.png"):
         assert (build / "report" / picture).stat().st_size > 1000
 
     from pneumoscan.decode import decode_image
     from pneumoscan.inference import Predictor
 
-    xray = next(tiny_training_folder.glob("PNEUMONIA/*.jpeg"))
-    prediction = Predictor.load(out, threads=1).predict(decode_image(xray.read_bytes()), check_xray=False)
-    assert 0 <= prediction.probability <= 1 and prediction.model_version == card["model_version"]
+    xray = next(data.glob("PNEUMONIA/*.jpeg"))
+    estimate = Predictor.load(out, threads=1).predict(decode_image(xray.read_bytes()), check_xray=False)
+    scale, bias = card["calibration"]["scale"], card["calibration"]["bias"]
+    assert estimate.probability == pytest.approx(1 / (1 + np.exp(-(scale * estimate.logit + bias))))
+    assert estimate.model_version == card["model_version"]
+
+
+def test_every_option_round_trips_through_the_parser_and_the_saved_config():
+    parser = argparse.ArgumentParser()
+    add_train_options(parser)
+    config = config_from(parser.parse_args(["--input-size", "160", "--clahe-clip", "1.5", "--cache-layer", "add_6"]))
+    assert (config.input_size, config.clahe_clip, config.cache_layer) == (160, 1.5, "add_6")
+    assert config.preprocessing.input_size == 160 and config.preprocessing.clahe_clip == 1.5
+    assert config_from_dict(json.loads(json.dumps(config.as_dict()))) == config
+    assert config_from(parser.parse_args([])) == TrainConfig()
+    assert {f.name for f in fields(TrainConfig)} <= set(vars(parser.parse_args([])))
 
 
 def test_augmentation_keeps_shape_and_is_reproducible():
     gray = np.random.default_rng(0).integers(0, 256, (224, 224), dtype=np.uint8)
-    first = augment(gray, np.random.default_rng(5))
+    first = augment(gray, np.random.default_rng(5), corruption=0.5)
     assert first.shape == gray.shape and first.dtype == np.uint8
-    assert np.array_equal(first, augment(gray, np.random.default_rng(5)))
-    assert not np.array_equal(first, augment(gray, np.random.default_rng(6)))
+    assert np.array_equal(first, augment(gray, np.random.default_rng(5), corruption=0.5))
+    assert not np.array_equal(first, augment(gray, np.random.default_rng(6), corruption=0.5))
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_corruption_keeps_the_shape_and_changes_the_pixels(name):
+    rows, cols = np.mgrid[0:224, 0:224]
+    gray = (((rows // 7 + cols // 7) % 2) * 150 + 50).astype(np.uint8)
+    damaged = FAMILIES[name](gray, np.random.default_rng(1))
+    assert damaged.shape == gray.shape and damaged.dtype == np.uint8
+    assert np.abs(damaged.astype(int) - gray).mean() > 0.5
+
+
+def test_fixed_corruptions_of_the_robustness_bar():
+    gray = np.random.default_rng(3).integers(0, 256, (224, 224), dtype=np.uint8)
+    assert np.abs(jpeg(gray, 40).astype(int) - gray).mean() > np.abs(jpeg(gray, 90).astype(int) - gray).mean()
+    small = downscale(gray, 112)
+    assert small.shape == gray.shape
+    assert np.abs(np.diff(small.astype(int), axis=1)).mean() < 0.6 * np.abs(np.diff(gray.astype(int), axis=1)).mean()

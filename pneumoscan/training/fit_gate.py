@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,12 @@ from pneumoscan.dataset import LabelledImage, list_labelled_images, split_by_pat
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.gate import STATISTICS, XrayGate, image_statistics, layout
-from pneumoscan.inference import CARD_FILE, Predictor
+from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
+from pneumoscan.model_card import ModelCard
+from pneumoscan.preprocess import Preprocessing
+from pneumoscan.training.config import add_train_options
 from pneumoscan.training.non_xrays import non_xray_uploads
+from pneumoscan.training.corruptions import FAMILIES
 from pneumoscan.training.served_files import load_pixels, served_outputs
 
 COMPONENTS = 32
@@ -30,10 +36,13 @@ SCORE_MARGIN = 1.2
 MAX_COLOURFULNESS = 12.0
 
 
-def gate_features(model_path: Path, items: list[LabelledImage]) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled last-activation features and 224x224 grayscale pixels of each file, through the serving path."""
-    grays = load_pixels(items)
-    return served_outputs(model_path, grays)[1], grays
+def with_corrupted_copies(grays: np.ndarray, seed: int) -> np.ndarray:
+    """The X-rays and one corrupted copy of each (the families in turn): X-rays arrive blurred,
+    re-compressed or photographed, and the gate must not refuse a real X-ray for that."""
+    rng = np.random.default_rng(seed)
+    families = list(FAMILIES.values())
+    copies = [families[index % len(families)](gray, rng) for index, gray in enumerate(grays)]
+    return np.concatenate([grays, np.stack(copies)])
 
 
 def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
@@ -85,26 +94,28 @@ def evaluate_gate(predictor: Predictor, val: list[LabelledImage]) -> dict:
     }
 
 
-def refit(model_dir: Path, head_file: Path, train: list[LabelledImage], val: list[LabelledImage]) -> dict:
-    """Fit the gate for the model in `model_dir`, store it beside the head weights, measure it."""
-    card_path = model_dir / CARD_FILE
-    card = json.loads(card_path.read_text())
-    gate = fit_gate(*gate_features(model_dir / card["model_file"], train))
-    with np.load(head_file) as saved:
-        head = {k: saved[k] for k in ("dense_kernel", "dense_bias")}
-    np.savez(model_dir / card["head_file"], **head, **gate.arrays())
-    card["non_xray_gate"] = evaluate_gate(Predictor.load(model_dir), val)
-    card_path.write_text(json.dumps(card, indent=1))
-    return card["non_xray_gate"]
+def fit_gate_for(model_path: Path, preprocessing: Preprocessing, train: list[LabelledImage],
+                 seed: int) -> tuple[XrayGate, dict]:
+    """The gate of one ONNX model, fitted on its training X-rays and a corrupted copy of each."""
+    grays = with_corrupted_copies(load_pixels(train), seed)
+    pooled = served_outputs(model_path, grays, preprocessing)[1]
+    return fit_gate(pooled, grays), {"fitted_on": f"{len(train)} training X-rays and a corrupted copy of each"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pneumoscan.training.pipeline import parse_args
-
-    args = parse_args(argv)
+    parser = argparse.ArgumentParser(description="Refit the non-X-ray gate of a published model and measure it.")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="the published model's folder")
+    add_train_options(parser, ("data", "seed", "val_fraction"))
+    args = parser.parse_args(argv)
     train, val = split_by_patient(list_labelled_images(args.data), args.val_fraction, args.seed)
-    card = json.loads((args.out / CARD_FILE).read_text())
-    report = refit(args.out, args.out / card["head_file"], train, val)
+    card = ModelCard.load(args.model_dir)
+    gate, fitted = fit_gate_for(args.model_dir / card.model_file, card.preprocessing, train, args.seed)
+    head_path = args.model_dir / card.head_file
+    with np.load(head_path) as saved:
+        head = {k: saved[k] for k in ("dense_kernel", "dense_bias")}
+    np.savez(head_path, **head, **gate.arrays())
+    report = {**fitted, **evaluate_gate(Predictor.load(args.model_dir), val)}
+    replace(card, extra={**card.extra, "non_xray_gate": report}).write(args.model_dir)
     print(json.dumps({k: v for k, v in report.items() if k != "non_xrays_accepted"}, indent=1))
     print("accepted non-X-rays:", report["non_xrays_accepted"])
 

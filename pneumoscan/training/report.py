@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pneumoscan.dataset import CLASS_NAMES
-from pneumoscan.metrics import classification_report, roc_auc, roc_curve
+from pneumoscan.metrics import calibration_bins, classification_report, roc_auc, roc_curve
 
 
 def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold: float, history: dict) -> None:
@@ -42,12 +42,10 @@ def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold:
     fig.savefig(folder / "confusion_matrix.png", dpi=100)
     plt.close(fig)
 
-    edges = np.linspace(0, 1, 11)
-    index = np.clip(np.digitize(probs, edges[1:-1]), 0, 9)
-    filled = [b for b in range(10) if (index == b).any()]
+    bins = calibration_bins(labels, probs)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.plot([probs[index == b].mean() for b in filled], [labels[index == b].mean() for b in filled], "o-")
+    ax.plot([mean for _, mean, _ in bins], [observed for _, _, observed in bins], "o-")
     ax.set(xlabel="mean predicted probability", ylabel="fraction with pneumonia", title=f"Calibration (ECE {report['ece']:.3f})")
     fig.tight_layout()
     fig.savefig(folder / "calibration.png", dpi=100)

@@ -12,28 +12,32 @@ import numpy as np
 
 from pneumoscan.dataset import LabelledImage
 from pneumoscan.decode import decode_image
-from pneumoscan.inference import create_session, run_model, sigmoid
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.inference import create_session, run_model
+from pneumoscan.preprocess import Preprocessing, resize_to_input, to_model_input
 
 
 def load_pixels(items: list[LabelledImage]) -> np.ndarray:
     """Every image through the app's own decode and resize: (N, 224, 224) uint8."""
     from tqdm import tqdm
 
-    return np.stack([resize_to_input(decode_image(i.path.read_bytes()).gray) for i in tqdm(items, desc="decode", unit="img")])
+    return np.stack(
+        [resize_to_input(decode_image(i.path.read_bytes()).gray) for i in tqdm(items, desc="decode", unit="img")]
+    )
 
 
-def model_inputs(pixels: np.ndarray) -> np.ndarray:
-    """(N, 224, 224) uint8 pixels -> (N, 224, 224, 3) model inputs."""
-    return np.stack([to_model_input(p) for p in pixels])
+def model_inputs(pixels: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
+    """(N, 224, 224) uint8 pixels -> (N, size, size, 3) model inputs."""
+    return np.stack([to_model_input(p, preprocessing) for p in pixels])
 
 
-def served_outputs(model_path: Path, pixels: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Pneumonia probabilities (N,) and pooled last activations (N, C) of an ONNX model."""
+def served_outputs(
+    model_path: Path, pixels: np.ndarray, preprocessing: Preprocessing, batch: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N,) and pooled last activations (N, C) of an ONNX model."""
     session = create_session(model_path)
     logits, pooled = [], []
     for start in range(0, len(pixels), batch):
-        logit, activation = run_model(session, model_inputs(pixels[start : start + batch]))
+        logit, activation = run_model(session, model_inputs(pixels[start : start + batch], preprocessing))
         logits.append(logit)
         pooled.append(activation.mean(axis=(1, 2)))
-    return sigmoid(np.concatenate(logits)), np.concatenate(pooled)
+    return np.concatenate(logits), np.concatenate(pooled)

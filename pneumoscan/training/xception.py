@@ -89,3 +89,8 @@ def submodel_from(model: keras.Model, cut_layer: str, output_layer: str | None =
 def trunk_until(model: keras.Model, cut_layer: str) -> keras.Model:
     """The frozen part of `model` up to and including `cut_layer`."""
     return keras.Model(model.input, model.get_layer(cut_layer).output, name=f"until_{cut_layer}")
+
+
+def first_trained_block(cache_layer: str) -> int:
+    """The first Xception block after `cache_layer` (`add` ends block 2, `add_N` ends block N + 2)."""
+    return 3 if cache_layer == "add" else int(cache_layer.removeprefix("add_")) + 3

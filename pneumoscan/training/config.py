@@ -1,0 +1,79 @@
+"""Training options as one frozen dataclass, built by one parser and passed down as it is."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from pneumoscan.dataset import data_root, training_folder
+from pneumoscan.preprocess import Preprocessing
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _option(default, help: str, **argparse_kwargs):
+    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what `python train.py` builds; the defaults rebuild the committed model."""
+
+    data: Path = _option(training_folder(), "folder with NORMAL/ and PNEUMONIA/ training X-rays")
+    external_dev: Path = _option(
+        data_root() / "chest_xray" / "external_dev",
+        "labelled folder from another collection, for model choice, threshold and calibration (never fitted on)",
+    )
+    out: Path = _option(REPO / "model_weights", "where the served model goes")
+    build_dir: Path = _option(REPO / "build", "checkpoint and report folder")
+    base_weights: str = _option("package", "imagenet | package | none | PATH")
+    seed: int = _option(42, "split, augmentation and initialisation seed")
+    val_fraction: float = _option(0.15, "share of each class's patients in the validation split")
+    input_size: int = _option(128, "model input resolution (pixels, square)")
+    clahe_clip: float = _option(0.0, "CLAHE clip limit before resizing to the input (0 = no CLAHE)")
+    views: int = _option(6, "cached views per training image (1 plain + augmented)")
+    corruption: float = _option(0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)")
+    cache_layer: str = _option("add_2", "frozen up to this layer (add_2 = end of the entry flow, block 4)")
+    head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
+    epochs: int = _option(6, "fine-tuning epochs at most")
+    batch_size: int = _option(32, "fine-tuning batch size")
+    learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
+    label_smoothing: float = _option(0.1, "binary label smoothing against over-confidence")
+    threads: int = _option(0, "TensorFlow threads (0 = all cores)")
+    threshold_policy: str = _option("sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden")
+    min_sensitivity: float = _option(0.95, "the sensitivity floor of the threshold policy")
+    threshold_on: str = _option("external", "split the threshold is picked on: external | validation")
+    threshold_quantile: float = _option(
+        0.1, "quantile of the patient-level bootstrap picks taken as the threshold (lower = safer sensitivity)"
+    )
+    calibrate_on: str = _option("external", "split the Platt scaling is fitted on: external | validation")
+    bootstrap_rounds: int = _option(200, "patient-level bootstrap resamples for the threshold")
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(input_size=self.input_size, clahe_clip=self.clahe_clip)
+
+    def as_dict(self) -> dict[str, str | int | float]:
+        return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+
+
+def config_from_dict(saved: dict) -> TrainConfig:
+    """The TrainConfig that `as_dict` wrote (paths come back as Path)."""
+    return TrainConfig(**{f.name: type(f.default)(saved[f.name]) for f in fields(TrainConfig) if f.name in saved})
+
+
+def add_train_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    """Add `--option` for each field of TrainConfig (or only `names`), typed and documented by it."""
+    for f in fields(TrainConfig):
+        if names is None or f.name in names:
+            parser.add_argument(
+                f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                help=f"{f.metadata['help']} (default: {f.default})",
+            )
+
+
+def config_from(args: argparse.Namespace, base: TrainConfig = TrainConfig()) -> TrainConfig:
+    """The TrainConfig named by parsed options; options the parser did not define keep `base`'s values."""
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    return replace(base, **given)
