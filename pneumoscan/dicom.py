@@ -59,7 +59,7 @@ PIXEL_TAGS = [
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 _OTHER_PHOTOMETRIC = ("PALETTE COLOR", "YBR_PARTIAL_420", "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK")
-_RAW_STARTS = (b"\x02\x00", b"\x08\x00")
+RAW_STARTS = (b"\x02\x00", b"\x08\x00")
 _UID_PATTERN = re.compile(r"[0-9.]{1,64}")
 # pydicom's reading validation logs offending values verbatim; nothing read from an upload
 # may reach the logs, so invalid values are accepted silently (and refused later if they matter).
@@ -75,7 +75,7 @@ def parse(data: bytes) -> Dataset | None:
     128-byte preamble, a data set is accepted only when a forced read finds pixel data.
     """
     preamble = data[128:132] == MAGIC
-    if not preamble and data[:2] not in _RAW_STARTS:
+    if not preamble and data[:2] not in RAW_STARTS:
         return None
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=not preamble, specific_tags=PIXEL_TAGS)

@@ -8,7 +8,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from pneumoscan.web.models import Prediction
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
@@ -40,7 +40,7 @@ def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csr
     with app.app_context():
         from pneumoscan.web import db
 
-        row = db.session().get(Prediction, match.group(1))
+        row = db.session().get(PredictionRecord, match.group(1))
     assert row is not None and row.original_filename == xray.name
     assert NOTICE in html
     assert row.label in html and row.model_version in html

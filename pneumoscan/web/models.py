@@ -31,15 +31,15 @@ class Base(DeclarativeBase):
     pass
 
 
-class Prediction(Base):
-    """One scored X-ray; the two file paths are relative to the upload folder."""
+class PredictionRecord(Base):
+    """The stored result of one analysed upload; the two file paths are relative to the upload folder."""
 
     __tablename__ = "predictions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
     original_filename: Mapped[str] = mapped_column(String(255))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     source_format: Mapped[str] = mapped_column(String(16))
