@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from pneumoscan.dataset import training_folder
+from pneumoscan.model_card import CARD_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
@@ -37,12 +39,23 @@ def xray_paths(xray_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The committed model; tests that score images skip until the lead has put one there."""
-    from pneumoscan.inference import CARD_FILE
-
+    """The committed model; tests that score images skip when model_weights/ holds none."""
     if not (MODEL_DIR / CARD_FILE).is_file():
         pytest.skip(f"no model in {MODEL_DIR} yet ({CARD_FILE} missing)")
     return MODEL_DIR
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path, model_dir: Path) -> Path:
+    """A model folder whose card a test may change: the card copied, the weights linked."""
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for path in model_dir.iterdir():
+        if path.name == CARD_FILE:
+            shutil.copy(path, copy / path.name)
+        else:
+            (copy / path.name).symlink_to(path)
+    return copy
 
 
 @pytest.fixture

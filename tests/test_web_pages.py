@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
 
+from pneumoscan.model_card import ModelCard
 from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.security import CONTENT_SECURITY_POLICY
 
@@ -139,11 +141,12 @@ def test_pages_have_no_inline_script_or_style_and_fit_a_phone(client):
     assert '<label for="file">' in html
 
 
-def test_healthz_reports_model_and_database(app, client):
-    from pneumoscan.web.modelcache import predictor
+def test_healthz_reports_the_loaded_models_version_and_the_database(make_app, model_copy):
+    card = ModelCard.load(model_copy)
+    replace(card, model_version="renamed-for-this-test").write(model_copy)
+    client = make_app(MODEL_DIR=str(model_copy)).test_client()
 
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    with app.app_context():
-        assert response.json == {"status": "ok", "model_version": predictor().model_version, "database": "ok"}
+    assert response.json == {"status": "ok", "model_version": "renamed-for-this-test", "database": "ok"}
