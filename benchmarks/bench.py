@@ -1,18 +1,17 @@
 """Benchmark on the machine it runs on: model, one worker end to end, load, memory, size.
 
-Prints model-only ONNX Runtime latency and batch throughput, a bare Keras Xception forward
+Prints the time to decode a real X-ray, model-only ONNX Runtime latency and batch throughput, a bare Keras Xception forward
 pass for comparison (TensorFlow is imported here, in a child process, never when serving),
 API latency with one gunicorn worker started from the Procfile, uploads/s with 8 clients and
 the Procfile's settings, resident memory per worker, import and first-request time, and the
 size of a fresh serving environment.
 
-    python benchmarks/bench.py [--skip-keras] [--skip-venv-size] [--skip-load]
+    python -m benchmarks.bench [--skip-keras] [--skip-venv-size] [--skip-load]   # from the repository root
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -23,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from scripts.load_test import (  # noqa: E402  (the repository root must be on the path first)
+from pneumoscan.decode import decode_image
+from pneumoscan.model_card import ModelCard
+from scripts.load_test import (
     percentile,
     procfile_server,
     report,
@@ -37,6 +35,7 @@ from scripts.load_test import (  # noqa: E402  (the repository root must be on t
     xray_paths,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "model_weights"
 
 
@@ -64,8 +63,15 @@ def timed(call, repeats: int) -> list[float]:
 
 def onnx_model_path() -> Path:
     """The served model file, as named by the model card."""
-    card = json.loads((MODEL_DIR / "model_card.json").read_text())
-    return MODEL_DIR / card["model_file"]
+    return MODEL_DIR / ModelCard.load(MODEL_DIR).model_file
+
+
+def bench_decode(paths: list[Path], repeats: int = 200) -> None:
+    """Bytes to grayscale pixels for a real X-ray, as every upload starts."""
+    data = paths[0].read_bytes()
+    decode_image(data)
+    latencies = timed(lambda: decode_image(data), repeats)
+    print(f"decode a {len(data) / 1e3:.0f} kB X-ray JPEG: p50 {ms(latencies, 50)}, p90 {ms(latencies, 90)}")
 
 
 def bench_model(threads: int, repeats: int = 50, batch: int = 8) -> None:
@@ -105,8 +111,8 @@ def keras_forward_p50(threads: int, repeats: int = 30) -> float:
 
 
 def bench_keras(threads: int) -> float | None:
-    command = [sys.executable, __file__, "--only-keras", "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "benchmarks.bench", "--only-keras", "--threads", str(threads)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"keras: failed: {done.stderr.strip().splitlines()[-1:]}")
         return None
@@ -193,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"machine: {machine()}")
+    paths = xray_paths(200)
+    bench_decode(paths)
     bench_model(args.threads)
     keras_p50 = None if args.skip_keras else bench_keras(args.threads)
-    paths = xray_paths(200)
     bench_one_worker(paths, keras_p50)
     if not args.skip_load:
         bench_load(paths)

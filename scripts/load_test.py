@@ -2,9 +2,9 @@
 
 Loopback only and bounded in requests and time. Passes when every upload got a 201 and every
 201 left exactly one row and both of its files; exits non-zero otherwise. `benchmarks/bench.py`
-reuses the functions here. Standard library only, so it runs in the serving environment.
+reuses the functions here. Needs only the serving requirements; run it from the repository root:
 
-    python scripts/load_test.py [--clients 8] [--uploads 25] [--max-seconds 300]
+    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300]
 """
 
 from __future__ import annotations
@@ -24,24 +24,21 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
+
+from pneumoscan.dataset import CLASS_NAMES, training_folder
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 
 
-def data_dir() -> Path:
-    """Where the shared X-rays are: $PNEUMOSCAN_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get("PNEUMOSCAN_DATA", REPO.parent / "shared" / "data"))
-
-
 def xray_paths(count: int) -> list[Path]:
     """`count` real X-rays, alternating NORMAL and PNEUMONIA, in a fixed order."""
-    root = data_dir() / "chest_xray" / "train"
-    classes = [sorted((root / name).glob("*.jpeg")) for name in ("NORMAL", "PNEUMONIA")]
+    root = training_folder()
+    classes = [sorted((root / name).glob("*.jpeg")) for name in CLASS_NAMES]
     if not all(classes):
         raise FileNotFoundError(f"no X-rays under {root}; set PNEUMOSCAN_DATA")
     picked = [path for pair in zip(*classes) for path in pair]

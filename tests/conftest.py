@@ -17,6 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshot-to", metavar="PNG", help="also save the browser test's result page here")
+
+
 @pytest.fixture(scope="session")
 def xray_dir() -> Path:
     """The folder holding NORMAL/ and PNEUMONIA/ training X-rays; skips when the data is absent."""

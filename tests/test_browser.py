@@ -2,12 +2,14 @@
 
 It checks what a clinician sees: the result page with the label, probability and both images
 actually loaded, no Content-Security-Policy violation, a layout that fits a phone, and the
-history page linking back. It saves the result page as docs/screenshot-result.png for the README.
+history page linking back. The result page's screenshot goes to a temporary folder; `make
+screenshot` passes `--screenshot-to docs/screenshot-result.png` to refresh the README's picture.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -17,7 +19,6 @@ from werkzeug.serving import make_server
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed")
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-result.png"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -53,7 +54,7 @@ def loaded_images(page) -> list[dict]:
     )
 
 
-def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page):
+def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page, tmp_path, request):
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     xray = xray_paths[1]
@@ -79,8 +80,11 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
     assert {image["src"].split("?")[0] for image in images} == {stored["image_url"], stored["heatmap_url"]}
     assert not [text for text in console if "Content Security Policy" in text], console
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot = tmp_path / "screenshot-result.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    if request.config.getoption("screenshot_to"):
+        shutil.copyfile(screenshot, request.config.getoption("screenshot_to"))
 
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "result page scrolls sideways on a phone"
