@@ -1,8 +1,8 @@
 """Command line, with the committed model (or --model-dir) and its threshold:
 
-    python -m pneumoscan predict PATH... [--csv FILE] [--no-gate]
-    python -m pneumoscan evaluate DIR [--json FILE]
-    python -m pneumoscan threshold --policy sensitivity|youden [--min-sensitivity 0.95] [--on DIR]
+python -m pneumoscan predict PATH... [--csv FILE] [--no-gate]
+python -m pneumoscan evaluate DIR [--json FILE]
+python -m pneumoscan threshold --policy sensitivity|youden [--min-sensitivity 0.95] [--on DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def expand(paths: list[Path]) -> Iterator[Path]:
     """Files as given; folders walked recursively for image files, in sorted order."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
         else:
             yield path
 
@@ -56,9 +58,25 @@ def predict(args: argparse.Namespace) -> int:
             e = result.estimate
             if e is None:
                 failures += 1
-                row = [result.path, "", "", "ERROR", repr(predictor.threshold), predictor.model_version, result.error]
+                row = [
+                    result.path,
+                    "",
+                    "",
+                    "ERROR",
+                    repr(predictor.threshold),
+                    predictor.model_version,
+                    result.error,
+                ]
             else:
-                row = [result.path, repr(e.probability), repr(e.logit), e.label, repr(e.threshold), e.model_version, ""]
+                row = [
+                    result.path,
+                    repr(e.probability),
+                    repr(e.logit),
+                    e.label,
+                    repr(e.threshold),
+                    e.model_version,
+                    "",
+                ]
             writer.writerow(row)
             progress(done, len(files))
     finally:
@@ -83,7 +101,9 @@ def evaluate(args: argparse.Namespace) -> int:
         progress(done, len(items))
     report = classification_report(np.array(labels), np.array(probabilities), predictor.threshold)
     counts = {name: labels.count(index) for index, name in enumerate(CLASS_NAMES)}
-    report.update(model_version=predictor.model_version, folder=str(args.folder), errors=errors, counts=counts)
+    report.update(
+        model_version=predictor.model_version, folder=str(args.folder), errors=errors, counts=counts
+    )
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:

@@ -20,7 +20,9 @@ class FileEstimate:
     error: str | None
 
 
-def estimate_files(predictor: Predictor, paths: Iterable[Path], check_xray: bool = True) -> Iterator[FileEstimate]:
+def estimate_files(
+    predictor: Predictor, paths: Iterable[Path], check_xray: bool = True
+) -> Iterator[FileEstimate]:
     """Each file through the app's own image path; a bad file gives an error, the batch goes on."""
     for path in paths:
         try:

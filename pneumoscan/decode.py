@@ -128,7 +128,9 @@ def _decode_dicom(data: bytes) -> DecodedImage:
 def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
     """Decode a JPEG or PNG once, refusing bombs before and truncation during decoding."""
     if fmt == "JPEG" and not _jpeg_has_end(data):
-        raise ImageRejected("the JPEG file is truncated (it has no end marker); upload the complete file", 422)
+        raise ImageRejected(
+            "the JPEG file is truncated (it has no end marker); upload the complete file", 422
+        )
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
         frames = getattr(image, "n_frames", 1)
@@ -143,7 +145,8 @@ def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageRejected(
-            f"the image is too large: it claims more than the limit of {MAX_PIXELS // 1_000_000} megapixels", 422
+            f"the image is too large: it claims more than the limit of {MAX_PIXELS // 1_000_000} megapixels",
+            422,
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected(

@@ -44,7 +44,9 @@ def image_statistics(gray224: np.ndarray, template: np.ndarray) -> np.ndarray:
     coarse = layout(gray224)
     symmetry = float((coarse * coarse[:, ::-1]).mean())
     match = float((coarse * template).mean() / max(float(template.std()), 1e-6))
-    return np.array([pixels.std(), texture, float((gray224 > WHITE_LEVEL).mean()), symmetry, match], dtype=np.float32)
+    return np.array(
+        [pixels.std(), texture, float((gray224 > WHITE_LEVEL).mean()), symmetry, match], dtype=np.float32
+    )
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class XrayGate:
     template: np.ndarray
 
     @classmethod
-    def load(cls, path: Path) -> "XrayGate":
+    def load(cls, path: Path) -> XrayGate:
         with np.load(path) as saved:
             return cls(**{f.name: saved[f"gate_{f.name}"] for f in fields(cls)})
 
@@ -72,7 +74,10 @@ class XrayGate:
         centred = pooled - self.mean
         projected = centred @ self.components.T
         residual = centred - projected @ self.components
-        return np.mean(projected**2 / self.component_var, axis=-1) + np.sum(residual**2, axis=-1) / self.residual_var
+        return (
+            np.mean(projected**2 / self.component_var, axis=-1)
+            + np.sum(residual**2, axis=-1) / self.residual_var
+        )
 
     # The old name, until pneumoscan/training/fit_gate.py (being rewritten) calls feature_distance.
     score = feature_distance
@@ -84,5 +89,9 @@ class XrayGate:
         stats = image_statistics(gray224, self.template)
         if stats[0] < self.low[0]:
             raise ImageRejected(f"{NOT_XRAY}: the image is blank or nearly uniform", 422)
-        if np.any(stats < self.low) or np.any(stats > self.high) or float(self.feature_distance(pooled[None])[0]) > self.max_score:
+        if (
+            np.any(stats < self.low)
+            or np.any(stats > self.high)
+            or float(self.feature_distance(pooled[None])[0]) > self.max_score
+        ):
             raise ImageRejected(f"{NOT_XRAY}; upload a frontal chest radiograph ({ACCEPTED_LABELS})", 422)

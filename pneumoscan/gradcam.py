@@ -33,4 +33,6 @@ def overlay_heatmap(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
     base = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     heat = cv2.resize(cam, size, interpolation=cv2.INTER_LINEAR)
     colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
-    return cv2.addWeighted(cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 1 - HEATMAP_OPACITY, colours, HEATMAP_OPACITY, 0)
+    return cv2.addWeighted(
+        cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 1 - HEATMAP_OPACITY, colours, HEATMAP_OPACITY, 0
+    )

@@ -20,7 +20,15 @@ from pneumoscan.gradcam import gradcam
 from pneumoscan.model_card import CARD_FILE, Calibration, ModelCard
 from pneumoscan.preprocess import resize_to_input, to_model_input
 
-__all__ = ["CARD_FILE", "DEFAULT_MODEL_DIR", "Estimate", "Predictor", "create_session", "run_model", "sigmoid"]
+__all__ = [
+    "CARD_FILE",
+    "DEFAULT_MODEL_DIR",
+    "Estimate",
+    "Predictor",
+    "create_session",
+    "run_model",
+    "sigmoid",
+]
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_weights"
 

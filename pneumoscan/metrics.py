@@ -22,7 +22,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def pick_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, min_sensitivity: float = 0.95) -> float:
+def pick_threshold(
+    labels: np.ndarray, scores: np.ndarray, policy: str, min_sensitivity: float = 0.95
+) -> float:
     """`sensitivity`: highest specificity whose sensitivity >= min_sensitivity; `youden`: max TPR - FPR.
 
     The threshold is the midpoint between the chosen score and the next lower one, so it does
@@ -41,8 +43,13 @@ def pick_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, min_sens
 
 
 def bootstrap_threshold(
-    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
-    rounds: int = 200, seed: int = 0,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    policy: str,
+    min_sensitivity: float,
+    rounds: int = 200,
+    seed: int = 0,
 ) -> float:
     """Median of the policy's threshold over patient-level bootstrap resamples: one lucky or
     unlucky validation image cannot move it much."""

@@ -103,4 +103,3 @@ class ModelCard:
         """The class named for a served probability: the positive class at or above the threshold."""
         negative = next(name for name in self.class_names if name != self.positive_class)
         return self.positive_class if probability >= self.threshold else negative
-

@@ -31,7 +31,10 @@ def validation_split(card: ModelCard) -> tuple[list[LabelledImage], str]:
         raise ValueError("the model card records no split (seed, val_fraction); name a folder with --on")
     folder = training_folder()
     _, val = split_by_patient(list_labelled_images(folder), split["val_fraction"], split["seed"])
-    return val, f"the validation split (seed {split['seed']}, {split['val_fraction']:.0%} of patients) of {folder}"
+    return (
+        val,
+        f"the validation split (seed {split['seed']}, {split['val_fraction']:.0%} of patients) of {folder}",
+    )
 
 
 def describe_policy(policy: str, min_sensitivity: float, source: str) -> str:
@@ -50,7 +53,9 @@ def repick(
     classification reports at the old and the new threshold."""
     predictor = Predictor.load(model_dir)
     labels, probabilities, groups, failed = [], [], [], []
-    for item, result in zip(items, estimate_files(predictor, [i.path for i in items], check_xray=False), strict=True):
+    for item, result in zip(
+        items, estimate_files(predictor, [i.path for i in items], check_xray=False), strict=True
+    ):
         if result.estimate is None:
             failed.append(f"{item.path}: {result.error}")
             continue

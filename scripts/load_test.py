@@ -41,7 +41,7 @@ def xray_paths(count: int) -> list[Path]:
     classes = [sorted((root / name).glob("*.jpeg")) for name in CLASS_NAMES]
     if not all(classes):
         raise FileNotFoundError(f"no X-rays under {root}; set PNEUMOSCAN_DATA")
-    picked = [path for pair in zip(*classes) for path in pair]
+    picked = [path for pair in zip(*classes, strict=False) for path in pair]
     return picked[:count]
 
 
@@ -60,8 +60,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def request(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 60.0) -> tuple[int, dict, bytes]:
+def request(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 60.0,
+) -> tuple[int, dict, bytes]:
     """One HTTP request to a loopback server: (status, headers, body)."""
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -76,7 +81,9 @@ def request(url: str, method: str = "GET", body: bytes | None = None, headers: d
         conn.close()
 
 
-def multipart(field_name: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+def multipart(
+    field_name: str, filename: str, data: bytes, content_type: str = "image/jpeg"
+) -> tuple[bytes, str]:
     """A multipart/form-data body with one file field: (body, Content-Type header)."""
     boundary = uuid.uuid4().hex
     head = (
@@ -168,8 +175,9 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 120.
 
 
 @contextlib.contextmanager
-def procfile_server(env: dict[str, str] | None = None, timeout: float = 120.0,
-                    procfile: Path = REPO / "Procfile") -> Iterator[Server]:
+def procfile_server(
+    env: dict[str, str] | None = None, timeout: float = 120.0, procfile: Path = REPO / "Procfile"
+) -> Iterator[Server]:
     """Start the Procfile's web command on a free loopback port with a throw-away database and store."""
     with tempfile.TemporaryDirectory(prefix="pneumoscan-load-") as tmp:
         workdir = Path(tmp)
@@ -187,8 +195,12 @@ def procfile_server(env: dict[str, str] | None = None, timeout: float = 120.0,
         log_path = workdir / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                ["bash", "-c", procfile_command(port, procfile)], cwd=REPO, env=server_env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ["bash", "-c", procfile_command(port, procfile)],
+                cwd=REPO,
+                env=server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         server = Server(f"http://{LOOPBACK}:{port}", process, workdir, log_path)
         try:
@@ -241,8 +253,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def run_load(base_url: str, paths: list[Path], clients: int, uploads_per_client: int,
-             max_seconds: float) -> LoadResult:
+def run_load(
+    base_url: str, paths: list[Path], clients: int, uploads_per_client: int, max_seconds: float
+) -> LoadResult:
     """`clients` threads each upload `uploads_per_client` X-rays, stopping early at `max_seconds`."""
     payloads = [(path, path.read_bytes()) for path in paths]
     result = LoadResult()
@@ -340,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         master, workers = server.gunicorn_pids()
         result = run_load(server.base_url, paths, args.clients, args.uploads, args.max_seconds)
         print(report(result, args.clients))
-        print("worker RSS: " + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in workers)
-              + f"; whole server PSS: {sum(pss_mb(pid) for pid in [master, *workers]):.0f} MB")
+        print(
+            "worker RSS: "
+            + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in workers)
+            + f"; whole server PSS: {sum(pss_mb(pid) for pid in [master, *workers]):.0f} MB"
+        )
         problems = verify_stored(server.base_url, result.created)
         status, _, _ = request(f"{server.base_url}/healthz")
         if status != 200:

@@ -5,16 +5,30 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from flask.testing import FlaskClient
 
 from pneumoscan.dataset import training_folder
 from pneumoscan.model_card import CARD_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
+
+
+class BufferedClient(FlaskClient):
+    """Reads each response whole and closes it, as a WSGI server does, so no served file stays open."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def buffered_client_class() -> type[FlaskClient]:
+    """For tests that build their app themselves."""
+    return BufferedClient
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,7 +93,9 @@ def make_app(tmp_path: Path, model_dir: Path) -> Callable:
             "ADMIN_PASSWORD_HASH": "",
         }
         config.update(overrides)
-        return create_app(config)
+        app = create_app(config)
+        app.test_client_class = BufferedClient
+        return app
 
     return build
 

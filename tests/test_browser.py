@@ -16,16 +16,24 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed"
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
-@pytest.fixture()
+@pytest.fixture
 def live_url(app):
     """The test app served by werkzeug on a free loopback port for the length of one test."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -36,7 +44,7 @@ def live_url(app):
     thread.join(timeout=10)
 
 
-@pytest.fixture()
+@pytest.fixture
 def page():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found; `make test` installs Debian's chromium")
@@ -50,7 +58,8 @@ def page():
 
 def loaded_images(page) -> list[dict]:
     return page.evaluate(
-        "() => Array.from(document.images).map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
+        "() => Array.from(document.images)"
+        ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
     )
 
 
@@ -87,7 +96,9 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
         shutil.copyfile(screenshot, request.config.getoption("screenshot_to"))
 
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "result page scrolls sideways on a phone"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, (
+        "result page scrolls sideways on a phone"
+    )
     page.set_viewport_size({"width": 1200, "height": 900})
 
     page.get_by_role("link", name="History").first.click()

@@ -21,8 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pneumoscan", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pneumoscan", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -36,7 +41,9 @@ def small_kaggle_folder(tmp_path, xray_dir):
     return tmp_path / "xrays"
 
 
-def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(model_dir, small_kaggle_folder, tmp_path):
+def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
+    model_dir, small_kaggle_folder, tmp_path
+):
     bad = small_kaggle_folder / "NORMAL" / "notes.jpg"
     bad.write_text("not an image")
     out = tmp_path / "scores.csv"
@@ -77,11 +84,15 @@ def test_threshold_is_repicked_on_a_folder_and_stored_in_the_card(model_copy, sm
     before = ModelCard.load(model_copy)
     items = list_labelled_images(small_kaggle_folder)
     predictor = Predictor.load(model_copy, threads=1)
-    scores = np.array([predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in items])
+    scores = np.array(
+        [predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in items]
+    )
     labels, groups = np.array([i.label for i in items]), np.array([i.patient for i in items])
     expected = bootstrap_threshold(labels, scores, groups, "youden", 0.95, rounds=200, seed=42)
 
-    result = run_cli("--model-dir", model_copy, "threshold", "--policy", "youden", "--on", small_kaggle_folder)
+    result = run_cli(
+        "--model-dir", model_copy, "threshold", "--policy", "youden", "--on", small_kaggle_folder
+    )
 
     assert result.returncode == 0, result.stderr
     after = ModelCard.load(model_copy)

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
-    "name, patient",
+    ("name", "patient"),
     [
         ("person123_bacteria_456.jpeg", "person123"),
         ("person447_virus_921_1.jpeg", "person447"),
@@ -34,7 +34,9 @@ def fake_items(tmp_path: Path) -> list[LabelledImage]:
         (tmp_path / folder).mkdir(parents=True)
         for patient in range(40 * (1 + 2 * label)):
             for image in range(1 + patient % 3):
-                name = f"person{patient}_virus_{image}.jpeg" if label else f"IM-{patient:04d}-{image:04d}.jpeg"
+                name = (
+                    f"person{patient}_virus_{image}.jpeg" if label else f"IM-{patient:04d}-{image:04d}.jpeg"
+                )
                 (tmp_path / folder / name).write_bytes(b"x" * (patient + image + 1))
     return list_labelled_images(tmp_path)
 
@@ -58,8 +60,12 @@ def test_split_depends_only_on_its_seed_not_on_the_interpreter(tmp_path):
     )
     names = {
         hash_seed: subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, env={**os.environ, "PYTHONHASHSEED": hash_seed},
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code, str(tmp_path)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for hash_seed in ("1", "2")
     }
@@ -69,7 +75,9 @@ def test_split_depends_only_on_its_seed_not_on_the_interpreter(tmp_path):
 
 def test_fingerprint_follows_the_images_not_where_they_are(tmp_path):
     items = fake_items(tmp_path / "here")
-    grown, relabelled = (shutil.copytree(tmp_path / "here", tmp_path / name) for name in ("grown", "relabelled"))
+    grown, relabelled = (
+        shutil.copytree(tmp_path / "here", tmp_path / name) for name in ("grown", "relabelled")
+    )
     assert fingerprint(list_labelled_images(grown)) == fingerprint(items)
     image = grown / "NORMAL" / "IM-0000-0000.jpeg"
     image.write_bytes(image.read_bytes() + b"x")

@@ -136,7 +136,10 @@ UNSUPPORTED = {
     "tiff": (lambda: encode(Image.fromarray(chest_like()), "TIFF"), "TIFF"),
     "multi-page tiff": (_multipage_tiff, "multi-page TIFF (3 pages)"),
     "bmp": (lambda: encode(Image.fromarray(chest_like()), "BMP"), "BMP"),
-    "random bytes": (lambda: bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)), "not recognised"),
+    "random bytes": (
+        lambda: bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)),
+        "not recognised",
+    ),
 }
 if features.check("webp"):
     UNSUPPORTED["webp"] = (lambda: encode(Image.fromarray(chest_like()).convert("RGB"), "WEBP"), "WebP")
@@ -249,7 +252,10 @@ def test_images_under_the_minimum_side_are_refused(size: tuple[int, int]) -> Non
 
 
 def test_image_at_the_minimum_side_is_accepted() -> None:
-    assert decode_image(encode(Image.new("L", (MIN_SIDE, MIN_SIDE), 90), "PNG")).gray.shape == (MIN_SIDE, MIN_SIDE)
+    assert decode_image(encode(Image.new("L", (MIN_SIDE, MIN_SIDE), 90), "PNG")).gray.shape == (
+        MIN_SIDE,
+        MIN_SIDE,
+    )
 
 
 def test_progressive_jpeg_matches_the_contract(xray_image: Image.Image) -> None:

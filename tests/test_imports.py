@@ -61,5 +61,7 @@ def test_finds_a_cycle_when_there_is_one():
 
 def test_no_import_cycle_in_the_package():
     graph = import_graph()
-    assert "pneumoscan.web.db" in graph["pneumoscan.web.api"], "the graph must see `from pneumoscan.web import db`"
+    assert "pneumoscan.web.db" in graph["pneumoscan.web.api"], (
+        "the graph must see `from pneumoscan.web import db`"
+    )
     assert find_cycle(graph) == []

@@ -53,7 +53,9 @@ def test_served_logit_is_the_head_applied_to_the_served_activation(predictor, mo
         decoded = decode_image(path.read_bytes())
         estimate = predictor.predict(decoded, check_xray=False)
         _, activations = run_model(predictor.session, to_model_input(decoded.gray)[None])
-        assert estimate.logit == pytest.approx(float(activations[0].mean(axis=(0, 1)) @ kernel) + bias, abs=1e-3)
+        assert estimate.logit == pytest.approx(
+            float(activations[0].mean(axis=(0, 1)) @ kernel) + bias, abs=1e-3
+        )
         assert estimate.probability == pytest.approx(1 / (1 + math.exp(-estimate.logit)), abs=1e-12)
 
 
@@ -63,7 +65,9 @@ def test_calibration_maps_the_logit_and_the_threshold_applies_to_its_result(mode
     calibrated = Predictor.load(model_copy, threads=1)
     for path in xray_paths[:4]:
         estimate = calibrated.predict(decode_image(path.read_bytes()), check_xray=False)
-        assert estimate.probability == pytest.approx(1 / (1 + math.exp(-(0.5 * estimate.logit - 1.0))), abs=1e-12)
+        assert estimate.probability == pytest.approx(
+            1 / (1 + math.exp(-(0.5 * estimate.logit - 1.0))), abs=1e-12
+        )
         assert estimate.label == ("PNEUMONIA" if estimate.probability >= 0.3 else "NORMAL")
         assert estimate.threshold == 0.3
 
@@ -76,7 +80,7 @@ def test_held_out_patients_are_classified_well(predictor, validation_sample):
     assert np.mean((probabilities >= predictor.threshold) == labels) >= 0.9
     for result in results:
         assert result.label == ("PNEUMONIA" if result.probability >= result.threshold else "NORMAL")
-        assert result.cam.shape == (7, 7) and 0 <= result.cam.min() and result.cam.max() <= 1
+        assert result.cam.shape == (7, 7) and result.cam.min() >= 0 and result.cam.max() <= 1
         assert result.inference_ms > 0
 
 
@@ -94,6 +98,10 @@ def test_serving_never_imports_tensorflow(tmp_path, model_dir):
         f"load_predictor({str(model_dir)!r}, 1)\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported'\n"
     )
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "UPLOAD_FOLDER": str(tmp_path / "up"),
-           "SECRET_KEY": "x"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "UPLOAD_FOLDER": str(tmp_path / "up"),
+        "SECRET_KEY": "x",
+    }
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=120)

@@ -116,11 +116,13 @@ def test_history_is_newest_first_paginated_and_links_to_results(make_app, xray_p
 
 
 def test_unknown_or_malformed_ids_are_404(client):
-    for path in ("/predictions/00000000-0000-4000-8000-000000000000",
-                 "/predictions/00000000-0000-4000-8000-000000000000/image",
-                 "/predictions/00000000-0000-4000-8000-000000000000/heatmap",
-                 "/predictions/not-a-uuid",
-                 "/predictions/..%2F..%2Fsecret_key/image"):
+    for path in (
+        "/predictions/00000000-0000-4000-8000-000000000000",
+        "/predictions/00000000-0000-4000-8000-000000000000/image",
+        "/predictions/00000000-0000-4000-8000-000000000000/heatmap",
+        "/predictions/not-a-uuid",
+        "/predictions/..%2F..%2Fsecret_key/image",
+    ):
         assert client.get(path).status_code == 404, path
 
 

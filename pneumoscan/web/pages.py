@@ -69,5 +69,6 @@ def healthz():
         current_app.logger.warning("health check: database unavailable")
         database = "unavailable"
     healthy = database == "ok"
-    return jsonify(status="ok" if healthy else "unavailable", model_version=predictor().model_version,
-                   database=database), 200 if healthy else 503
+    return jsonify(
+        status="ok" if healthy else "unavailable", model_version=predictor().model_version, database=database
+    ), 200 if healthy else 503

@@ -97,8 +97,9 @@ def record_from_request(upload: FileStorage) -> PredictionRecord:
     try:
         return record_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
     except ImageRejected as refusal:
-        current_app.logger.info("request %s: upload refused (%d): %s",
-                                request_id(), refusal.status, refusal.message)
+        current_app.logger.info(
+            "request %s: upload refused (%d): %s", request_id(), refusal.status, refusal.message
+        )
         raise
 
 
@@ -113,7 +114,11 @@ def sweep_orphans(store: UploadStore, session: Session, batch: int = 500) -> int
     ids = list(groups)
     known: set[str] = set()
     for start in range(0, len(ids), batch):
-        known.update(session.scalars(select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))))
+        known.update(
+            session.scalars(
+                select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))
+            )
+        )
     orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
     store.remove(orphans)
     return len(orphans)

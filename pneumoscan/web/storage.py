@@ -22,7 +22,9 @@ STALE_TEMP_SECONDS = 3600
 ORPHAN_SECONDS = 600
 ORPHAN_WINDOW_SECONDS = 86400
 # Uploads kept as sent, plus PNG for heatmaps and the pixels of uploads that are not kept.
-CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {f.stored_suffix: f.mime_type for f in FORMATS if f.kept_as_uploaded}
+CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {
+    f.stored_suffix: f.mime_type for f in FORMATS if f.kept_as_uploaded
+}
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,11 @@ class UploadStore:
         groups: dict[str, list[str]] = {}
         for entry in self.folder.iterdir():
             try:
-                if entry.name.startswith(".") or not entry.is_file() or not oldest < entry.stat().st_mtime < newest:
+                if (
+                    entry.name.startswith(".")
+                    or not entry.is_file()
+                    or not oldest < entry.stat().st_mtime < newest
+                ):
                     continue
             except FileNotFoundError:
                 continue
@@ -102,7 +108,7 @@ class UploadStore:
         for entry in self.folder.iterdir():
             if not entry.name.startswith(TEMP_PREFIX):
                 continue
-            pid_text = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            pid_text = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
             try:
                 owner = int(pid_text) if pid_text.isdigit() else None
                 owner_alive = owner is not None and owner != os.getpid() and _pid_alive(owner)
