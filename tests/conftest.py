@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from pneumoscan.dataset import training_folder
-from pneumoscan.model_card import CARD_FILE
+from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
@@ -39,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def xray_dir() -> Path:
     """The folder holding NORMAL/ and PNEUMONIA/ training X-rays; skips when the data is absent."""
     folder = training_folder()
-    if not (folder / "NORMAL").is_dir() or not (folder / "PNEUMONIA").is_dir():
+    if not all((folder / name).is_dir() for name in CLASS_NAMES):
         pytest.skip(f"real chest X-rays not found at {folder}; set PNEUMOSCAN_DATA to the data folder")
     return folder
 
@@ -47,8 +47,7 @@ def xray_dir() -> Path:
 @pytest.fixture(scope="session")
 def xray_paths(xray_dir: Path) -> list[Path]:
     """Every training X-ray, alternating NORMAL, PNEUMONIA, ... so any prefix holds both classes."""
-    normal = sorted((xray_dir / "NORMAL").glob("*.jpeg"))
-    pneumonia = sorted((xray_dir / "PNEUMONIA").glob("*.jpeg"))
+    normal, pneumonia = (sorted((xray_dir / name).glob("*.jpeg")) for name in CLASS_NAMES)
     if not normal or not pneumonia:
         pytest.skip(f"no .jpeg X-rays under {xray_dir}")
     paired = itertools.zip_longest(normal, pneumonia)
