@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
+from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT, FORMATS
 from pneumoscan.model_card import ModelCard
 from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.security import CONTENT_SECURITY_POLICY
@@ -141,6 +142,14 @@ def test_pages_have_no_inline_script_or_style_and_fit_a_phone(client):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert "<script" not in html and "<style" not in html and "style=" not in html
     assert '<label for="file">' in html
+
+
+def test_upload_form_offers_and_names_the_listed_formats(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'accept="{FILE_PICKER_ACCEPT}"' in html
+    assert f"Chest X-ray ({ACCEPTED_LABELS})" in html
+    assert all(fmt.label in html and fmt.suffixes[0] in FILE_PICKER_ACCEPT for fmt in FORMATS)
+    assert "DICOM files are not kept" in html
 
 
 def test_healthz_reports_the_loaded_models_version_and_the_database(make_app, model_copy):
