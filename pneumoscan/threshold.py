@@ -52,24 +52,18 @@ def repick(
     """Score `items`, store the threshold the policy picks on them in the card; returns the
     classification reports at the old and the new threshold."""
     predictor = Predictor.load(model_dir)
-    labels, probabilities, groups, failed = [], [], [], []
-    for item, result in zip(
-        items, estimate_files(predictor, [i.path for i in items], check_xray=False), strict=True
-    ):
-        if result.estimate is None:
-            failed.append(f"{item.path}: {result.error}")
-            continue
-        labels.append(item.label)
-        probabilities.append(result.estimate.probability)
-        groups.append(item.patient)
+    results = list(estimate_files(predictor, [item.path for item in items], check_xray=False))
+    failed = [f"{result.path}: {result.error}" for result in results if result.estimate is None]
     if failed:
-        raise ValueError(f"{len(failed)} images could not be scored: {failed[:3]}")
-    labels_array, scores = np.array(labels), np.array(probabilities)
+        raise ValueError(f"{len(failed)} images could not be scored, for example {failed[0]}")
+    labels = np.array([item.label for item in items])
+    scores = np.array([result.estimate.probability for result in results])
+    groups = np.array([item.patient for item in items])
     threshold = bootstrap_threshold(
-        labels_array, scores, np.array(groups), policy, min_sensitivity, rounds=BOOTSTRAP_ROUNDS, seed=seed
+        labels, scores, groups, policy, min_sensitivity, rounds=BOOTSTRAP_ROUNDS, seed=seed
     )
-    old = classification_report(labels_array, scores, predictor.card.threshold)
-    new = classification_report(labels_array, scores, threshold)
+    old = classification_report(labels, scores, predictor.card.threshold)
+    new = classification_report(labels, scores, threshold)
     card = replace(
         predictor.card,
         threshold=threshold,

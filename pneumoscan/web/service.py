@@ -49,8 +49,8 @@ def record_upload(
     so a result is either complete (row + original + heatmap) or absent.
     """
     decoded = decode_image(data)
-    result = predictor.predict(decoded)
-    heatmap = encode_png(overlay_heatmap(decoded.gray, result.cam))
+    estimate = predictor.predict(decoded)
+    heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam))
     source = BY_NAME[decoded.source_format]
     if source.kept_as_uploaded:
         original, extension = data, source.stored_suffix
@@ -65,11 +65,11 @@ def record_upload(
         width=decoded.width,
         height=decoded.height,
         source_format=decoded.source_format,
-        probability=float(result.probability),
-        label=result.label,
-        threshold=float(result.threshold),
-        model_version=result.model_version,
-        inference_ms=float(result.inference_ms),
+        probability=float(estimate.probability),
+        label=estimate.label,
+        threshold=float(estimate.threshold),
+        model_version=estimate.model_version,
+        inference_ms=float(estimate.inference_ms),
         image_path=f"{prediction_id}{extension}",
         heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
     )
