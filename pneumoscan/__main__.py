@@ -117,7 +117,7 @@ def threshold(args: argparse.Namespace) -> int:
         items, source = list_labelled_images(args.on), f"the folder {args.on}"
     else:
         items, source = validation_split(ModelCard.load(model_dir))
-    old, new = repick(model_dir, items, source, args.policy, args.min_sensitivity, args.seed)
+    old, new = repick(model_dir, items, source, args.policy, args.min_sensitivity, args.seed, progress)
     print(f"{len(items)} images from {source}")
     for name, report in (("old", old), ("new", new)):
         print(

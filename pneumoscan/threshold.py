@@ -7,6 +7,7 @@ bootstrap resamples. The card then records the new threshold, how it was picked 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,12 +48,23 @@ def describe_policy(policy: str, min_sensitivity: float, source: str) -> str:
 
 
 def repick(
-    model_dir: Path, items: list[LabelledImage], source: str, policy: str, min_sensitivity: float, seed: int
+    model_dir: Path,
+    items: list[LabelledImage],
+    source: str,
+    policy: str,
+    min_sensitivity: float,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict, dict]:
     """Score `items`, store the threshold the policy picks on them in the card; returns the
-    classification reports at the old and the new threshold."""
+    classification reports at the old and the new threshold. `progress(done, total)` is called
+    after each image."""
     predictor = Predictor.load(model_dir)
-    results = list(estimate_files(predictor, [item.path for item in items], check_xray=False))
+    results = []
+    for result in estimate_files(predictor, [item.path for item in items], check_xray=False):
+        results.append(result)
+        if progress:
+            progress(len(results), len(items))
     failed = [f"{result.path}: {result.error}" for result in results if result.estimate is None]
     if failed:
         raise ValueError(f"{len(failed)} images could not be scored, for example {failed[0]}")
