@@ -1,4 +1,4 @@
-# PneumoScan: `make run` serves the app, `make test` runs the whole suite.
+# PneumoScan: `make run` serves the app, `make test` lints and runs the whole suite.
 # Both build .venv on first use and reuse it afterwards (stamp files track the requirements).
 
 PYTHON ?= python3.11
@@ -11,23 +11,37 @@ PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 
-.PHONY: run test train bench load system-test-deps clean distclean
+.PHONY: run lint format test screenshot train bench load system-test-deps clean distclean
 
 run: $(VENV)/.serve-stamp
 	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 1 --threads 4 --timeout 60 \
 		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
 
-test: $(VENV)/.dev-stamp system-test-deps
-	$(BIN)/python -m pytest -ra
+# Tool settings (ruff, pytest) are in pyproject.toml.
+lint: $(VENV)/.dev-stamp
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrites the code in ruff's format; `make lint` checks it.
+format: $(VENV)/.dev-stamp
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint system-test-deps
+	$(BIN)/python -m pytest
+
+# The README's picture of the result page, from the browser test (needs chromium and the X-rays).
+screenshot: $(VENV)/.dev-stamp system-test-deps
+	$(BIN)/python -m pytest tests/test_browser.py --screenshot-to docs/screenshot-result.png
 
 train: $(VENV)/.dev-stamp
 	$(BIN)/python train.py
 
 bench: $(VENV)/.dev-stamp
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python -m benchmarks.bench
 
 load: $(VENV)/.serve-stamp
-	$(BIN)/python scripts/load_test.py
+	$(BIN)/python -m scripts.load_test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

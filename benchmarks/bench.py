@@ -1,18 +1,17 @@
 """Benchmark on the machine it runs on: model, one worker end to end, load, memory, size.
 
-Prints model-only ONNX Runtime latency and batch throughput, a bare Keras Xception forward
-pass for comparison (TensorFlow is imported here, in a child process, never when serving),
-API latency with one gunicorn worker started from the Procfile, uploads/s with 8 clients and
-the Procfile's settings, resident memory per worker, import and first-request time, and the
-size of a fresh serving environment.
+Prints the time to decode a real X-ray, model-only ONNX Runtime latency and batch throughput,
+a bare Keras Xception forward pass for comparison (TensorFlow is imported here, in a child
+process, never when serving), API latency with one gunicorn worker started from the Procfile,
+uploads/s with 8 clients and the Procfile's settings, resident memory per worker, import and
+first-request time, and the size of a fresh serving environment.
 
-    python benchmarks/bench.py [--skip-keras] [--skip-venv-size] [--skip-load]
+    python -m benchmarks.bench [--skip-keras] [--skip-venv-size] [--skip-load]   # from the repository root
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -23,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from scripts.load_test import (  # noqa: E402  (the repository root must be on the path first)
+from pneumoscan.decode import decode_image
+from pneumoscan.model_card import ModelCard
+from scripts.load_test import (
     percentile,
     procfile_server,
     report,
@@ -37,13 +35,17 @@ from scripts.load_test import (  # noqa: E402  (the repository root must be on t
     xray_paths,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "model_weights"
 
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
@@ -64,8 +66,15 @@ def timed(call, repeats: int) -> list[float]:
 
 def onnx_model_path() -> Path:
     """The served model file, as named by the model card."""
-    card = json.loads((MODEL_DIR / "model_card.json").read_text())
-    return MODEL_DIR / card["model_file"]
+    return MODEL_DIR / ModelCard.load(MODEL_DIR).model_file
+
+
+def bench_decode(paths: list[Path], repeats: int = 200) -> None:
+    """Bytes to grayscale pixels for a real X-ray, as every upload starts."""
+    data = paths[0].read_bytes()
+    decode_image(data)
+    latencies = timed(lambda: decode_image(data), repeats)
+    print(f"decode a {len(data) / 1e3:.0f} kB X-ray JPEG: p50 {ms(latencies, 50)}, p90 {ms(latencies, 90)}")
 
 
 def bench_model(threads: int, repeats: int = 50, batch: int = 8) -> None:
@@ -79,8 +88,10 @@ def bench_model(threads: int, repeats: int = 50, batch: int = 8) -> None:
     many = rng.uniform(-1, 1, (batch, 224, 224, 3)).astype(np.float32)
     timed(lambda: run_model(session, one), 5)
     latencies = timed(lambda: run_model(session, one), repeats)
-    print(f"model only ({path.name}, {path.stat().st_size / 1e6:.0f} MB, {threads} threads): "
-          f"batch 1 p50 {ms(latencies, 50)}, p90 {ms(latencies, 90)}")
+    print(
+        f"model only ({path.name}, {path.stat().st_size / 1e6:.0f} MB, {threads} threads): "
+        f"batch 1 p50 {ms(latencies, 50)}, p90 {ms(latencies, 90)}"
+    )
     batches = timed(lambda: run_model(session, many), 5)
     print(f"model only, batch {batch}: {batch * 5 / sum(batches):.1f} images/s")
 
@@ -96,8 +107,9 @@ def keras_forward_p50(threads: int, repeats: int = 30) -> float:
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    model = tf.keras.applications.Xception(weights=None, include_top=False, pooling="avg",
-                                           input_shape=(224, 224, 3))
+    model = tf.keras.applications.Xception(
+        weights=None, include_top=False, pooling="avg", input_shape=(224, 224, 3)
+    )
     forward = tf.function(lambda x: model(x, training=False))
     image = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32))
     timed(lambda: forward(image).numpy(), 5)
@@ -105,14 +117,16 @@ def keras_forward_p50(threads: int, repeats: int = 30) -> float:
 
 
 def bench_keras(threads: int) -> float | None:
-    command = [sys.executable, __file__, "--only-keras", "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "benchmarks.bench", "--only-keras", "--threads", str(threads)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"keras: failed: {done.stderr.strip().splitlines()[-1:]}")
         return None
     seconds = float(done.stdout.strip().splitlines()[-1])
-    print(f"bare Keras Xception forward (tf.function, 224 px, batch 1, {threads} threads): "
-          f"p50 {1000 * seconds:.1f} ms")
+    print(
+        f"bare Keras Xception forward (tf.function, 224 px, batch 1, {threads} threads): "
+        f"p50 {1000 * seconds:.1f} ms"
+    )
     return seconds
 
 
@@ -120,10 +134,15 @@ def import_seconds() -> float:
     """Wall time of `import app` (builds the app) in a fresh interpreter."""
     code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite", "UPLOAD_FOLDER": f"{tmp}/up",
-               "SECRET_KEY": "bench"}
-        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                              text=True, check=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite",
+            "UPLOAD_FOLDER": f"{tmp}/up",
+            "SECRET_KEY": "bench",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -140,10 +159,14 @@ def bench_one_worker(paths: list[Path], keras_p50: float | None) -> None:
     first = replies[0][2]
     latencies = [seconds for _, _, seconds in replies[5:]]
     non_201 = sum(status != 201 for status, _, _ in replies)
-    print(f"startup: `import app` {import_seconds():.2f} s; Procfile server healthy after {healthy:.2f} s; "
-          f"first upload {1000 * first:.0f} ms")
-    print(f"one worker, 30 sequential uploads: p50 {ms(latencies, 50)}, p95 {ms(latencies, 95)} "
-          f"(non-201: {non_201})")
+    print(
+        f"startup: `import app` {import_seconds():.2f} s; Procfile server healthy after {healthy:.2f} s; "
+        f"first upload {1000 * first:.0f} ms"
+    )
+    print(
+        f"one worker, 30 sequential uploads: p50 {ms(latencies, 50)}, p95 {ms(latencies, 95)} "
+        f"(non-201: {non_201})"
+    )
     print(f"one worker RSS: {rss_idle:.0f} MB after start, {rss_busy:.0f} MB after 35 uploads")
     if keras_p50:
         ratio = percentile(latencies, 50) / keras_p50
@@ -170,14 +193,27 @@ def serving_env_size() -> None:
     with tempfile.TemporaryDirectory(prefix="pneumoscan-venv-") as tmp:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-r",
-                                  str(REPO / "requirements.txt")], capture_output=True, text=True)
+        install = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                str(REPO / "requirements.txt"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if install.returncode != 0:
             raise RuntimeError(f"pip install -r requirements.txt failed:\n{install.stderr}")
         size = subprocess.run(["du", "-sh", str(venv)], capture_output=True, text=True, check=True)
         model = sum(p.stat().st_size for p in MODEL_DIR.rglob("*") if p.is_file()) / 1e6
-    print(f"serving environment (fresh venv + requirements.txt): {size.stdout.split()[0]}; "
-          f"model_weights/: {model:.0f} MB")
+    print(
+        f"serving environment (fresh venv + requirements.txt): {size.stdout.split()[0]}; "
+        f"model_weights/: {model:.0f} MB"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"machine: {machine()}")
+    paths = xray_paths(200)
+    bench_decode(paths)
     bench_model(args.threads)
     keras_p50 = None if args.skip_keras else bench_keras(args.threads)
-    paths = xray_paths(200)
     bench_one_worker(paths, keras_p50)
     if not args.skip_load:
         bench_load(paths)

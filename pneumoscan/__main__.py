@@ -1,5 +1,9 @@
-"""Command line: `python -m pneumoscan predict PATH... [--csv FILE]` and
-`python -m pneumoscan evaluate DIR [--json FILE]`, with the committed model and its threshold."""
+"""Command line, with the committed model (or --model-dir) and its threshold:
+
+python -m pneumoscan predict PATH... [--csv FILE] [--no-gate]
+python -m pneumoscan evaluate DIR [--json FILE]
+python -m pneumoscan threshold --policy sensitivity|youden [--min-sensitivity 0.95] [--on DIR]
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,24 @@ from pathlib import Path
 
 import numpy as np
 
-from pneumoscan.dataset import CLASS_NAMES, IMAGE_SUFFIXES, list_labelled_images
-from pneumoscan.inference import Predictor
+from pneumoscan.batch import estimate_files
+from pneumoscan.dataset import list_labelled_images
+from pneumoscan.formats import IMAGE_SUFFIXES
+from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.metrics import classification_report
-from pneumoscan.scoring import score_files
+from pneumoscan.model_card import CARD_FILE, CLASS_NAMES, ModelCard
+from pneumoscan.threshold import POLICIES, repick, validation_split
 
-CSV_COLUMNS = ("path", "probability", "label", "threshold", "model_version", "error")
+CSV_COLUMNS = ("path", "probability", "logit", "label", "threshold", "model_version", "error")
 
 
 def expand(paths: list[Path]) -> Iterator[Path]:
     """Files as given; folders walked recursively for image files, in sorted order."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
         else:
             yield path
 
@@ -36,20 +45,39 @@ def progress(done: int, total: int) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
+    """Numbers at full precision (repr), so that ranking by probability is never lost to rounding."""
     predictor = Predictor.load(args.model_dir)
     files = list(expand(args.paths))
-    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout
+    out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout  # noqa: SIM115
     failures = 0
     try:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        for done, scored in enumerate(score_files(predictor, files, check_xray=not args.no_gate), start=1):
-            p = scored.prediction
-            if p is None:
+        results = estimate_files(predictor, files, check_xray=not args.no_gate)
+        for done, result in enumerate(results, start=1):
+            e = result.estimate
+            if e is None:
                 failures += 1
-                writer.writerow([scored.path, "", "ERROR", predictor.threshold, predictor.model_version, scored.error])
+                row = [
+                    result.path,
+                    "",
+                    "",
+                    "ERROR",
+                    repr(predictor.threshold),
+                    predictor.model_version,
+                    result.error,
+                ]
             else:
-                writer.writerow([scored.path, f"{p.probability:.6f}", p.label, f"{p.threshold:.6f}", p.model_version, ""])
+                row = [
+                    result.path,
+                    repr(e.probability),
+                    repr(e.logit),
+                    e.label,
+                    repr(e.threshold),
+                    e.model_version,
+                    "",
+                ]
+            writer.writerow(row)
             progress(done, len(files))
     finally:
         if args.csv:
@@ -63,16 +91,19 @@ def evaluate(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.model_dir)
     items = list_labelled_images(args.folder)
     labels, probabilities, errors = [], [], []
-    for done, scored in enumerate(score_files(predictor, [i.path for i in items], check_xray=False), start=1):
-        if scored.prediction is None:
-            errors.append(f"{scored.path}: {scored.error}")
+    results = estimate_files(predictor, [i.path for i in items], check_xray=False)
+    for done, (item, result) in enumerate(zip(items, results, strict=True), start=1):
+        if result.estimate is None:
+            errors.append(f"{result.path}: {result.error}")
         else:
-            labels.append(items[done - 1].label)
-            probabilities.append(scored.prediction.probability)
+            labels.append(item.label)
+            probabilities.append(result.estimate.probability)
         progress(done, len(items))
     report = classification_report(np.array(labels), np.array(probabilities), predictor.threshold)
-    report.update(model_version=predictor.model_version, folder=str(args.folder), errors=errors,
-                  counts={name: int(sum(1 for l in labels if l == k)) for k, name in enumerate(CLASS_NAMES)})
+    counts = {name: labels.count(index) for index, name in enumerate(CLASS_NAMES)}
+    report.update(
+        model_version=predictor.model_version, folder=str(args.folder), errors=errors, counts=counts
+    )
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
@@ -80,9 +111,28 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def threshold(args: argparse.Namespace) -> int:
+    model_dir = args.model_dir or DEFAULT_MODEL_DIR
+    if args.on:
+        items, source = list_labelled_images(args.on), f"the folder {args.on}"
+    else:
+        items, source = validation_split(ModelCard.load(model_dir))
+    old, new = repick(model_dir, items, source, args.policy, args.min_sensitivity, args.seed, progress)
+    print(f"{len(items)} images from {source}")
+    for name, report in (("old", old), ("new", new)):
+        print(
+            f"{name} threshold {report['threshold']:.6f}: sensitivity {report['sensitivity']:.4f}, "
+            f"specificity {report['specificity']:.4f}"
+        )
+    print(f"stored in {Path(model_dir) / CARD_FILE}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pneumoscan", description=__doc__)
-    parser.add_argument("--model-dir", type=Path, default=None, help="folder with model_card.json (default model_weights/)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="folder with model_card.json (default model_weights/)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("predict", help="score files and folders; CSV on stdout or --csv")
     p.add_argument("paths", type=Path, nargs="+")
@@ -93,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("folder", type=Path)
     e.add_argument("--json", type=Path, help="also write the metrics here")
     e.set_defaults(run=evaluate)
+    t = commands.add_parser("threshold", help="re-pick and store the threshold from a labelled folder")
+    t.add_argument("--policy", choices=POLICIES, required=True)
+    t.add_argument("--min-sensitivity", type=float, default=0.95, help="for --policy sensitivity")
+    t.add_argument("--on", type=Path, help="NORMAL/ PNEUMONIA/ folder (default: the card's validation split)")
+    t.add_argument("--seed", type=int, default=42, help="seed of the bootstrap resamples")
+    t.set_defaults(run=threshold)
     args = parser.parse_args(argv)
     return args.run(args)
 

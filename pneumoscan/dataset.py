@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+from pneumoscan.formats import IMAGE_SUFFIXES
+from pneumoscan.model_card import CLASS_NAMES
+
 DATA_ENV = "PNEUMOSCAN_DATA"
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}
 
 _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_"),

@@ -13,27 +13,29 @@ Choices, and why:
 - 16-bit grayscale PNG is stretched from its own minimum..maximum to 0..255: the PNG header
   does not say how many of the 16 bits are used (12-bit detector values in 16-bit
   containers are common), and dividing by 257 would leave those nearly black.
-- Animated and multi-page files are refused (415): which frame is the X-ray is a guess.
+- Animated PNGs are refused (415): which frame is the X-ray is a guess. A JPEG carrying
+  extra frames (MPO, as some cameras write) is read as its primary image, the one every
+  viewer shows; the other frames are previews or stereo views of it.
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import ExifTags, Image
 
 from pneumoscan import dicom
 from pneumoscan.errors import ImageRejected
+from pneumoscan.formats import ACCEPTED, detect
 
 MIN_SIDE = 64
 MAX_PIXELS = 50_000_000
-ACCEPTED = "PneumoScan reads chest X-rays as JPEG, PNG or DICOM"
 
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -51,8 +53,6 @@ _SIGNATURES = (
     (b"Rar!", "a RAR archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
     (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
     (b"\xffO\xffQ", "a JPEG 2000 image"),
     (b"\x00\x00\x01\x00", "an icon file"),
@@ -111,11 +111,13 @@ def decode_image(data: bytes) -> DecodedImage:
     """Bytes -> grayscale pixels; raises ImageRejected with a message a person can act on."""
     if not data:
         raise ImageRejected("the uploaded file is empty", 400)
-    if data[128:132] != dicom.MAGIC:
-        if data.startswith(_JPEG_MAGIC):
-            return _decode_raster(data, "JPEG")
-        if data.startswith(_PNG_MAGIC):
-            return _decode_raster(data, "PNG")
+    fmt = detect(data)
+    if fmt is None:
+        raise ImageRejected(_describe_unsupported(data), 415)
+    return DECODERS[fmt.name](data)
+
+
+def _decode_dicom(data: bytes) -> DecodedImage:
     dataset = dicom.parse(data)
     if dataset is None:
         raise ImageRejected(_describe_unsupported(data), 415)
@@ -126,7 +128,9 @@ def decode_image(data: bytes) -> DecodedImage:
 def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
     """Decode a JPEG or PNG once, refusing bombs before and truncation during decoding."""
     if fmt == "JPEG" and not _jpeg_has_end(data):
-        raise ImageRejected("the JPEG file is truncated (it has no end marker); upload the complete file", 422)
+        raise ImageRejected(
+            "the JPEG file is truncated (it has no end marker); upload the complete file", 422
+        )
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
         frames = getattr(image, "n_frames", 1)
@@ -141,7 +145,8 @@ def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageRejected(
-            f"the image is too large: it claims more than the limit of {MAX_PIXELS // 1_000_000} megapixels", 422
+            f"the image is too large: it claims more than the limit of {MAX_PIXELS // 1_000_000} megapixels",
+            422,
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected(
@@ -274,3 +279,11 @@ def _text_kind(head: bytes) -> str | None:
         if lowered.startswith("<?xml"):
             return "an XML document"
     return "a text file"
+
+
+# One decoder for each entry of `pneumoscan.formats.FORMATS`, by name.
+DECODERS: dict[str, Callable[[bytes], DecodedImage]] = {
+    "dicom": _decode_dicom,
+    "jpeg": partial(_decode_raster, fmt="JPEG"),
+    "png": partial(_decode_raster, fmt="PNG"),
+}

@@ -59,13 +59,22 @@ PIXEL_TAGS = [
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 _OTHER_PHOTOMETRIC = ("PALETTE COLOR", "YBR_PARTIAL_420", "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK")
-_RAW_STARTS = (b"\x02\x00", b"\x08\x00")
+RAW_STARTS = (b"\x02\x00", b"\x08\x00")
 _UID_PATTERN = re.compile(r"[0-9.]{1,64}")
 # pydicom's reading validation logs offending values verbatim; nothing read from an upload
 # may reach the logs, so invalid values are accepted silently (and refused later if they matter).
 config.settings.reading_validation_mode = config.IGNORE
 
-_BROKEN = (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, NotImplementedError, OSError)
+_BROKEN = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+)
 
 
 def parse(data: bytes) -> Dataset | None:
@@ -75,7 +84,7 @@ def parse(data: bytes) -> Dataset | None:
     128-byte preamble, a data set is accepted only when a forced read finds pixel data.
     """
     preamble = data[128:132] == MAGIC
-    if not preamble and data[:2] not in _RAW_STARTS:
+    if not preamble and data[:2] not in RAW_STARTS:
         return None
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=not preamble, specific_tags=PIXEL_TAGS)
@@ -117,12 +126,13 @@ def validate(dataset: Dataset) -> tuple[int, int]:
             raise ImageRejected(f"this DICOM stores {bits}-bit pixels; 8 to 16 bits are supported", 415)
     elif photometric in _COLOUR:
         if bits != 8:
-            raise ImageRejected(f"this colour DICOM stores {bits}-bit samples; only 8-bit colour is supported", 415)
+            raise ImageRejected(
+                f"this colour DICOM stores {bits}-bit samples; only 8-bit colour is supported", 415
+            )
     else:
         named = photometric if photometric in _OTHER_PHOTOMETRIC else "(missing or unknown)"
         raise ImageRejected(
-            f"DICOM photometric interpretation {named} is not supported; "
-            "use MONOCHROME1, MONOCHROME2 or RGB",
+            f"DICOM photometric interpretation {named} is not supported; use MONOCHROME1, MONOCHROME2 or RGB",
             415,
         )
     width, height = _int(dataset, "Columns", 0), _int(dataset, "Rows", 0)
@@ -147,7 +157,9 @@ def to_pixels(dataset: Dataset) -> np.ndarray:
                 "damaged or an unsupported variant (such as 12-bit JPEG); export it uncompressed",
                 422,
             ) from exc
-        raise ImageRejected("the DICOM pixel data is damaged or incomplete and cannot be decoded", 422) from exc
+        raise ImageRejected(
+            "the DICOM pixel data is damaged or incomplete and cannot be decoded", 422
+        ) from exc
     scaled = np.zeros(values.shape) if high <= low else np.clip((values - low) / (high - low), 0.0, 1.0)
     if str(dataset.PhotometricInterpretation).strip().upper() == "MONOCHROME1":
         scaled = 1.0 - scaled

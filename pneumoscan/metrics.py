@@ -22,7 +22,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def pick_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, min_sensitivity: float = 0.95) -> float:
+def pick_threshold(
+    labels: np.ndarray, scores: np.ndarray, policy: str, min_sensitivity: float = 0.95
+) -> float:
     """`sensitivity`: highest specificity whose sensitivity >= min_sensitivity; `youden`: max TPR - FPR.
 
     The threshold is the midpoint between the chosen score and the next lower one, so it does

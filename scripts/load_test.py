@@ -2,9 +2,9 @@
 
 Loopback only and bounded in requests and time. Passes when every upload got a 201 and every
 201 left exactly one row and both of its files; exits non-zero otherwise. `benchmarks/bench.py`
-reuses the functions here. Standard library only, so it runs in the serving environment.
+reuses the functions here. Needs only the serving requirements; run it from the repository root:
 
-    python scripts/load_test.py [--clients 8] [--uploads 25] [--max-seconds 300]
+    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300]
 """
 
 from __future__ import annotations
@@ -24,27 +24,24 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
+
+from pneumoscan.dataset import CLASS_NAMES, training_folder
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 
 
-def data_dir() -> Path:
-    """Where the shared X-rays are: $PNEUMOSCAN_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get("PNEUMOSCAN_DATA", REPO.parent / "shared" / "data"))
-
-
 def xray_paths(count: int) -> list[Path]:
     """`count` real X-rays, alternating NORMAL and PNEUMONIA, in a fixed order."""
-    root = data_dir() / "chest_xray" / "train"
-    classes = [sorted((root / name).glob("*.jpeg")) for name in ("NORMAL", "PNEUMONIA")]
+    root = training_folder()
+    classes = [sorted((root / name).glob("*.jpeg")) for name in CLASS_NAMES]
     if not all(classes):
         raise FileNotFoundError(f"no X-rays under {root}; set PNEUMOSCAN_DATA")
-    picked = [path for pair in zip(*classes) for path in pair]
+    picked = [path for pair in zip(*classes, strict=False) for path in pair]
     return picked[:count]
 
 
@@ -63,8 +60,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def request(url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
-            timeout: float = 60.0) -> tuple[int, dict, bytes]:
+def request(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 60.0,
+) -> tuple[int, dict, bytes]:
     """One HTTP request to a loopback server: (status, headers, body)."""
     parts = urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -79,7 +81,9 @@ def request(url: str, method: str = "GET", body: bytes | None = None, headers: d
         conn.close()
 
 
-def multipart(field_name: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+def multipart(
+    field_name: str, filename: str, data: bytes, content_type: str = "image/jpeg"
+) -> tuple[bytes, str]:
     """A multipart/form-data body with one file field: (body, Content-Type header)."""
     boundary = uuid.uuid4().hex
     head = (
@@ -171,8 +175,9 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 120.
 
 
 @contextlib.contextmanager
-def procfile_server(env: dict[str, str] | None = None, timeout: float = 120.0,
-                    procfile: Path = REPO / "Procfile") -> Iterator[Server]:
+def procfile_server(
+    env: dict[str, str] | None = None, timeout: float = 120.0, procfile: Path = REPO / "Procfile"
+) -> Iterator[Server]:
     """Start the Procfile's web command on a free loopback port with a throw-away database and store."""
     with tempfile.TemporaryDirectory(prefix="pneumoscan-load-") as tmp:
         workdir = Path(tmp)
@@ -190,8 +195,12 @@ def procfile_server(env: dict[str, str] | None = None, timeout: float = 120.0,
         log_path = workdir / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                ["bash", "-c", procfile_command(port, procfile)], cwd=REPO, env=server_env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ["bash", "-c", procfile_command(port, procfile)],
+                cwd=REPO,
+                env=server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         server = Server(f"http://{LOOPBACK}:{port}", process, workdir, log_path)
         try:
@@ -244,8 +253,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-def run_load(base_url: str, paths: list[Path], clients: int, uploads_per_client: int,
-             max_seconds: float) -> LoadResult:
+def run_load(
+    base_url: str, paths: list[Path], clients: int, uploads_per_client: int, max_seconds: float
+) -> LoadResult:
     """`clients` threads each upload `uploads_per_client` X-rays, stopping early at `max_seconds`."""
     payloads = [(path, path.read_bytes()) for path in paths]
     result = LoadResult()
@@ -343,8 +353,11 @@ def main(argv: list[str] | None = None) -> int:
         master, workers = server.gunicorn_pids()
         result = run_load(server.base_url, paths, args.clients, args.uploads, args.max_seconds)
         print(report(result, args.clients))
-        print("worker RSS: " + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in workers)
-              + f"; whole server PSS: {sum(pss_mb(pid) for pid in [master, *workers]):.0f} MB")
+        print(
+            "worker RSS: "
+            + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in workers)
+            + f"; whole server PSS: {sum(pss_mb(pid) for pid in [master, *workers]):.0f} MB"
+        )
         problems = verify_stored(server.base_url, result.created)
         status, _, _ = request(f"{server.base_url}/healthz")
         if status != 200:

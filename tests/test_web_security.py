@@ -23,7 +23,7 @@ def test_parse_rate():
     assert parse_rate("100/hours") == (100, 3600.0)
     assert parse_rate("") is None
     for bad in ("30", "0/minute", "x/minute", "30/fortnight"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="RATE_LIMIT must look like"):
             parse_rate(bad)
 
 
@@ -67,8 +67,12 @@ def guarded(make_app):
 def test_login_protects_pages_files_and_api(guarded):
     client = guarded.test_client()
 
-    for path in ("/", "/history", "/predictions/00000000-0000-4000-8000-000000000000",
-                 "/predictions/00000000-0000-4000-8000-000000000000/image"):
+    for path in (
+        "/",
+        "/history",
+        "/predictions/00000000-0000-4000-8000-000000000000",
+        "/predictions/00000000-0000-4000-8000-000000000000/image",
+    ):
         response = client.get(path)
         assert response.status_code == 302 and "/login?next=" in response.headers["Location"], path
     api = client.get("/api/v1/predictions")
@@ -136,7 +140,7 @@ def test_unexpected_error_is_a_generic_500_with_the_request_id(client, xray_path
     def explode(*_args):
         raise RuntimeError("internal detail /srv/secret")
 
-    monkeypatch.setattr(service.gradcam, "overlay_heatmap", explode)
+    monkeypatch.setattr(service, "overlay_heatmap", explode)
     response = post(client, xray_paths[0].read_bytes(), headers={"X-Request-ID": "trace-42"})
 
     assert response.status_code == 500

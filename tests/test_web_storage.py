@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from pneumoscan.decode import decode_image
 from pneumoscan.web import db
-from pneumoscan.web.models import Prediction
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.service import sanitise_filename
 from pneumoscan.web.storage import TEMP_PREFIX, UploadStore
 
@@ -24,7 +24,7 @@ from pneumoscan.web.storage import TEMP_PREFIX, UploadStore
 def stored(app) -> tuple[int, list[str]]:
     """Rows in the table and every file (temporaries included) in the upload folder."""
     with app.app_context():
-        rows = db.session().scalar(select(func.count()).select_from(Prediction))
+        rows = db.session().scalar(select(func.count()).select_from(PredictionRecord))
     return rows, sorted(os.listdir(app.config["UPLOAD_FOLDER"]))
 
 
@@ -33,7 +33,7 @@ def post(client, data: bytes, name: str = "xray.jpeg"):
 
 
 @pytest.mark.parametrize(
-    "raw, kept",
+    ("raw", "kept"),
     [
         ("../../etc/passwd", "passwd"),
         ("C:\\Users\\dr\\chest.jpeg", "chest.jpeg"),
@@ -57,10 +57,11 @@ def test_result_is_stored_under_generated_names(app, client, xray_paths):
     assert rows == 1
     assert files == sorted([f"{body['id']}.jpg", f"{body['id']}.heatmap.png"])
     with app.app_context():
-        row = db.session().get(Prediction, body["id"])
+        row = db.session().get(PredictionRecord, body["id"])
     assert row.original_filename == "Zoë's X-ray.jpeg"
     assert row.source_format == "jpeg" and row.sha256 and row.inference_ms > 0
-    assert (row.width, row.height) == Image.open(xray_paths[0]).size
+    with Image.open(xray_paths[0]) as image:
+        assert (row.width, row.height) == image.size
 
 
 def test_dicom_is_kept_only_as_png_of_its_pixels(app, client, xray_paths):
@@ -145,7 +146,7 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "pixels, reason",
+    ("pixels", "reason"),
     [
         (np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8), "colour"),
         (np.full((300, 300), 128, dtype=np.uint8), "blank"),
@@ -162,8 +163,9 @@ def test_not_an_xray_is_422_and_leaves_nothing(app, client, pixels, reason):
 def test_stale_temporaries_of_dead_workers_are_swept_at_start(make_app, tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(finished.stdout)
     stale = folder / f"{TEMP_PREFIX}{dead_pid}-abc.png"
     live = folder / f"{TEMP_PREFIX}{os.getppid()}-def.png"
@@ -181,7 +183,10 @@ def test_settled_files_without_a_row_are_swept_at_start(make_app, client, xray_p
     """What a worker killed between placing the files and committing the row leaves behind."""
     kept = post(client, xray_paths[0].read_bytes()).get_json()["id"]
     folder = tmp_path / "uploads"
-    orphan = [folder / "22222222-2222-4222-8222-222222222222.jpg", folder / "22222222-2222-4222-8222-222222222222.heatmap.png"]
+    orphan = [
+        folder / "22222222-2222-4222-8222-222222222222.jpg",
+        folder / "22222222-2222-4222-8222-222222222222.heatmap.png",
+    ]
     in_flight = folder / "33333333-3333-4333-8333-333333333333.png"
     for path in (*orphan, in_flight):
         path.write_bytes(b"x")

@@ -10,8 +10,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from pneumoscan.inference import CARD_FILE
-from pneumoscan.web import api, auth, db, errors, files, pages, ratelimit, security
+from pneumoscan.model_card import CARD_FILE
+from pneumoscan.web import api, auth, db, error_handlers, files, pages, ratelimit, security
 from pneumoscan.web.config import REPO_ROOT, from_environment
 from pneumoscan.web.service import STORE_EXTENSION, sweep_orphans
 from pneumoscan.web.storage import UploadStore
@@ -60,5 +60,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(files.bp)
     csrf.exempt(api.bp)
-    errors.init_app(app)
+    error_handlers.init_app(app)
     return app

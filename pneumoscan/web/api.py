@@ -6,15 +6,15 @@ from flask import Blueprint, abort, jsonify, request, url_for
 
 from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db
-from pneumoscan.web.models import Prediction
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.ratelimit import rate_limited
-from pneumoscan.web.service import score_file
+from pneumoscan.web.service import record_from_request
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
 
 
-def as_json(row: Prediction) -> dict:
+def as_json(row: PredictionRecord) -> dict:
     return {
         "id": row.id,
         "label": row.label,
@@ -44,14 +44,14 @@ def create_prediction():
     upload = request.files.get("file")
     if upload is None:
         abort(400, "missing multipart form field 'file'")
-    row = score_file(upload)
+    row = record_from_request(upload)
     location = url_for("api.get_prediction", prediction_id=row.id)
     return jsonify(as_json(row)), 201, {"Location": location}
 
 
 @bp.get("/predictions/<uuid:prediction_id>")
 def get_prediction(prediction_id):
-    row = db.session().get(Prediction, str(prediction_id))
+    row = db.session().get(PredictionRecord, str(prediction_id))
     if row is None:
         abort(404, "no such prediction")
     return jsonify(as_json(row))

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from pneumoscan.web.models import Base, Prediction
+from pneumoscan.web.models import Base, PredictionRecord
 
 EXTENSION = "pneumoscan.db"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -16,7 +16,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 def _normalise_url(url: str) -> str:
     """PaaS providers hand out `postgres://`, which SQLAlchemy no longer accepts."""
-    return "postgresql://" + url[len("postgres://"):] if url.startswith("postgres://") else url
+    return "postgresql://" + url[len("postgres://") :] if url.startswith("postgres://") else url
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:
@@ -98,10 +98,17 @@ def _close_session(_exc: BaseException | None) -> None:
         db_session.close()
 
 
-def newest_first(limit: int, offset: int) -> tuple[int, list[Prediction]]:
+def newest_first(limit: int, offset: int) -> tuple[int, list[PredictionRecord]]:
     """The total number of predictions and one page of them, newest first (history and API)."""
-    total = session().scalar(select(func.count()).select_from(Prediction)) or 0
-    rows = session().scalars(
-        select(Prediction).order_by(Prediction.created_at.desc(), Prediction.id.desc()).limit(limit).offset(offset)
-    ).all()
+    total = session().scalar(select(func.count()).select_from(PredictionRecord)) or 0
+    rows = (
+        session()
+        .scalars(
+            select(PredictionRecord)
+            .order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        .all()
+    )
     return total, list(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, send_file
 
 from pneumoscan.web import db
-from pneumoscan.web.models import Prediction
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.service import upload_store
 from pneumoscan.web.storage import CONTENT_TYPES
 
@@ -13,7 +13,7 @@ bp = Blueprint("files", __name__)
 
 
 def _serve(prediction_id, column: str):
-    row = db.session().get(Prediction, str(prediction_id))
+    row = db.session().get(PredictionRecord, str(prediction_id))
     path = upload_store().path(getattr(row, column)) if row is not None else None
     if path is None:
         abort(404, "no such image")

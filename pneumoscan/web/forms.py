@@ -7,16 +7,16 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField
 from wtforms.validators import InputRequired
 
-ACCEPTED_UPLOADS = ".jpg,.jpeg,.png,.dcm,image/jpeg,image/png,application/dicom"
+from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT
 
 
 class UploadForm(FlaskForm):
     """The file's type is decided from its content by pneumoscan.decode, not from its extension."""
 
     file = FileField(
-        "Chest X-ray (JPEG, PNG or DICOM)",
+        f"Chest X-ray ({ACCEPTED_LABELS})",
         validators=[FileRequired("choose a chest X-ray file to upload")],
-        render_kw={"accept": ACCEPTED_UPLOADS},
+        render_kw={"accept": FILE_PICKER_ACCEPT},
     )
 
 

@@ -3,7 +3,7 @@
 Loaded on first use rather than when the app is built, so tests can build many apps cheaply
 and no ONNX Runtime session (with its thread pool) is created in a process that later forks;
 the pid in the cache key keeps a forked worker from using its parent's. The first request of
-each worker (or its first /healthz) pays the load, about half a second.
+each worker (or its first /healthz) pays the load.
 """
 
 from __future__ import annotations

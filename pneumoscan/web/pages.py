@@ -7,12 +7,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from pneumoscan.errors import ImageRejected
+from pneumoscan.formats import ACCEPTED_LABELS, NOT_KEPT_LABELS
 from pneumoscan.web import db
 from pneumoscan.web.forms import UploadForm
 from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.models import Prediction
+from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.ratelimit import rate_limited
-from pneumoscan.web.service import score_file
+from pneumoscan.web.service import record_from_request
 
 bp = Blueprint("pages", __name__)
 
@@ -21,7 +22,9 @@ def render_upload_form(form: UploadForm, message: str | None = None, status: int
     """The upload page, optionally showing why the last upload was refused."""
     if message:
         form.file.errors = [*form.file.errors, message]
-    return render_template("index.html", form=form), status
+    return render_template(
+        "index.html", form=form, accepted_labels=ACCEPTED_LABELS, not_kept_labels=NOT_KEPT_LABELS
+    ), status
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -33,7 +36,7 @@ def index():
     if not form.validate():
         return render_upload_form(form, status=400)
     try:
-        row = score_file(form.file.data)
+        row = record_from_request(form.file.data)
     except ImageRejected as refusal:
         return render_upload_form(form, refusal.message, refusal.status)
     return redirect(url_for("pages.result", prediction_id=row.id), code=303)
@@ -41,7 +44,7 @@ def index():
 
 @bp.get("/predictions/<uuid:prediction_id>")
 def result(prediction_id):
-    row = db.session().get(Prediction, str(prediction_id))
+    row = db.session().get(PredictionRecord, str(prediction_id))
     if row is None:
         abort(404, "no such prediction")
     return render_template("result.html", prediction=row)
@@ -66,5 +69,6 @@ def healthz():
         current_app.logger.warning("health check: database unavailable")
         database = "unavailable"
     healthy = database == "ok"
-    return jsonify(status="ok" if healthy else "unavailable", model_version=predictor().model_version,
-                   database=database), 200 if healthy else 503
+    return jsonify(
+        status="ok" if healthy else "unavailable", model_version=predictor().model_version, database=database
+    ), 200 if healthy else 503

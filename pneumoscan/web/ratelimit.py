@@ -11,8 +11,8 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests

@@ -1,4 +1,4 @@
-"""The one flow behind both the upload form and the API: decode, predict, overlay, store, commit."""
+"""The one flow behind both the upload form and the API: decode, estimate, overlay, store, commit."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from pneumoscan import gradcam
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
+from pneumoscan.formats import BY_NAME, PNG
+from pneumoscan.gradcam import overlay_heatmap
 from pneumoscan.inference import Predictor
+from pneumoscan.png import encode_png
 from pneumoscan.web import db
 from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.models import Prediction, utc_now
+from pneumoscan.web.models import PredictionRecord, utc_now
 from pneumoscan.web.security import request_id
 from pneumoscan.web.storage import UploadStore
 
 MAX_FILENAME_LENGTH = 255
 STORE_EXTENSION = "pneumoscan.store"
-KEPT_AS_UPLOADED = {"jpeg": ".jpg", "mpo": ".jpg", "png": ".png"}
 
 
 def sanitise_filename(raw: str | None) -> str:
@@ -39,22 +40,24 @@ def sanitise_filename(raw: str | None) -> str:
     return name[:MAX_FILENAME_LENGTH] or "upload"
 
 
-def score_upload(data: bytes, filename: str | None, predictor: Predictor, store: UploadStore,
-                 session: Session) -> Prediction:
-    """Score an upload and keep it; raises ImageRejected for uploads we refuse.
+def record_upload(
+    data: bytes, filename: str | None, predictor: Predictor, store: UploadStore, session: Session
+) -> PredictionRecord:
+    """Estimate an upload and keep it; raises ImageRejected for uploads we refuse.
 
     The row is committed only after both files are in place, and any failure removes them,
     so a result is either complete (row + original + heatmap) or absent.
     """
     decoded = decode_image(data)
-    result = predictor.predict(decoded)
-    heatmap = gradcam.encode_png(gradcam.overlay_heatmap(decoded.gray, result.cam))
-    if decoded.source_format in KEPT_AS_UPLOADED:
-        original, extension = data, KEPT_AS_UPLOADED[decoded.source_format]
+    estimate = predictor.predict(decoded)
+    heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam))
+    source = BY_NAME[decoded.source_format]
+    if source.kept_as_uploaded:
+        original, extension = data, source.stored_suffix
     else:
-        original, extension = gradcam.encode_png(decoded.gray), ".png"
+        original, extension = encode_png(decoded.gray), PNG.stored_suffix
     prediction_id = str(uuid.uuid4())
-    row = Prediction(
+    row = PredictionRecord(
         id=prediction_id,
         created_at=utc_now(),
         original_filename=sanitise_filename(filename),
@@ -62,13 +65,13 @@ def score_upload(data: bytes, filename: str | None, predictor: Predictor, store:
         width=decoded.width,
         height=decoded.height,
         source_format=decoded.source_format,
-        probability=float(result.probability),
-        label=result.label,
-        threshold=float(result.threshold),
-        model_version=result.model_version,
-        inference_ms=float(result.inference_ms),
+        probability=float(estimate.probability),
+        label=estimate.label,
+        threshold=float(estimate.threshold),
+        model_version=estimate.model_version,
+        inference_ms=float(estimate.inference_ms),
         image_path=f"{prediction_id}{extension}",
-        heatmap_path=f"{prediction_id}.heatmap.png",
+        heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
     )
     placed = store.put({row.image_path: original, row.heatmap_path: heatmap})
     try:
@@ -86,16 +89,17 @@ def upload_store() -> UploadStore:
     return current_app.extensions[STORE_EXTENSION]
 
 
-def score_file(upload: FileStorage) -> Prediction:
-    """score_upload with the current app's model, store and request session.
+def record_from_request(upload: FileStorage) -> PredictionRecord:
+    """record_upload with the current app's model, store and request session.
 
     Refusals are logged with the request id but without the file name, which may name a patient.
     """
     try:
-        return score_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
+        return record_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
     except ImageRejected as refusal:
-        current_app.logger.info("request %s: upload refused (%d): %s",
-                                request_id(), refusal.status, refusal.message)
+        current_app.logger.info(
+            "request %s: upload refused (%d): %s", request_id(), refusal.status, refusal.message
+        )
         raise
 
 
@@ -103,14 +107,18 @@ def sweep_orphans(store: UploadStore, session: Session, batch: int = 500) -> int
     """Remove stored files that no row refers to; returns how many.
 
     A worker killed between placing an upload's two files and committing its row (a window
-    of about a millisecond) leaves such files; only settled files are considered, so an
+    of a few file operations) leaves such files; only settled files are considered, so an
     upload still in flight is never touched.
     """
     groups = store.settled_files()
     ids = list(groups)
     known: set[str] = set()
     for start in range(0, len(ids), batch):
-        known.update(session.scalars(select(Prediction.id).where(Prediction.id.in_(ids[start : start + batch]))))
+        known.update(
+            session.scalars(
+                select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))
+            )
+        )
     orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
     store.remove(orphans)
     return len(orphans)

@@ -26,7 +26,9 @@ def http_error(error: HTTPException):
     if wants_json():
         response = jsonify(error=message)
     elif request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
-        response = current_app.make_response(render_upload_form(UploadForm(formdata=None), message, error.code or 500))
+        response = current_app.make_response(
+            render_upload_form(UploadForm(formdata=None), message, error.code or 500)
+        )
     else:
         response = current_app.make_response(render_template("error.html", error=error, message=message))
     response.status_code = error.code or 500
@@ -37,8 +39,12 @@ def http_error(error: HTTPException):
 def database_down(error: Exception):
     """503 rather than 500: the request was fine and will work once the database is back."""
     driver_error = getattr(error, "orig", None) or error
-    current_app.logger.warning("request %s: database unavailable: %s: %s", request_id(),
-                               type(driver_error).__name__, (str(driver_error).splitlines() or [""])[0])
+    current_app.logger.warning(
+        "request %s: database unavailable: %s: %s",
+        request_id(),
+        type(driver_error).__name__,
+        (str(driver_error).splitlines() or [""])[0],
+    )
     message = "the database is unavailable; please try again in a moment"
     return http_error(ServiceUnavailable(message, retry_after=5))
 
