@@ -12,7 +12,9 @@ from pneumoscan.training.publish import publish
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fine-tune Xception on the chest X-ray training folder and publish it.")
+    parser = argparse.ArgumentParser(
+        description="Fine-tune Xception on the chest X-ray training folder and publish it."
+    )
     add_train_options(parser)
     config = config_from(parser.parse_args(argv))
     publish(train(config), config)

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from pneumoscan.batch import estimate_files
-from pneumoscan.dataset import list_labelled_images
+from pneumoscan.dataset import external_folder, list_labelled_images
 from pneumoscan.formats import IMAGE_SUFFIXES
 from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.metrics import classification_report
-from pneumoscan.model_card import CARD_FILE, CLASS_NAMES, ModelCard
-from pneumoscan.threshold import POLICIES, repick, validation_split
+from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
+from pneumoscan.threshold import POLICIES, repick
 
 CSV_COLUMNS = ("path", "probability", "logit", "label", "threshold", "model_version", "error")
 
@@ -113,11 +113,10 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def threshold(args: argparse.Namespace) -> int:
     model_dir = args.model_dir or DEFAULT_MODEL_DIR
-    if args.on:
-        items, source = list_labelled_images(args.on), f"the folder {args.on}"
-    else:
-        items, source = validation_split(ModelCard.load(model_dir))
-    old, new = repick(model_dir, items, source, args.policy, args.min_sensitivity, args.seed, progress)
+    items, source = list_labelled_images(args.on), f"the folder {args.on}"
+    old, new = repick(
+        model_dir, items, source, args.policy, args.min_sensitivity, args.quantile, args.seed, progress
+    )
     print(f"{len(items)} images from {source}")
     for name, report in (("old", old), ("new", new)):
         print(
@@ -146,7 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     t = commands.add_parser("threshold", help="re-pick and store the threshold from a labelled folder")
     t.add_argument("--policy", choices=POLICIES, required=True)
     t.add_argument("--min-sensitivity", type=float, default=0.95, help="for --policy sensitivity")
-    t.add_argument("--on", type=Path, help="NORMAL/ PNEUMONIA/ folder (default: the card's validation split)")
+    t.add_argument(
+        "--on",
+        type=Path,
+        default=external_folder(),
+        help="NORMAL/ PNEUMONIA/ folder (default: the external set the committed threshold was picked on)",
+    )
+    t.add_argument(
+        "--quantile",
+        type=float,
+        default=0.1,
+        help="quantile of the bootstrap picks to store (0.5 = median; lower = safer sensitivity)",
+    )
     t.add_argument("--seed", type=int, default=42, help="seed of the bootstrap resamples")
     t.set_defaults(run=threshold)
     args = parser.parse_args(argv)

@@ -31,6 +31,12 @@ def training_folder() -> Path:
     return data_root() / "chest_xray" / "train"
 
 
+def external_folder() -> Path:
+    """Half of the Kermany test split, collected apart from the training folder: where designs,
+    calibration and threshold are chosen (never fitted on)."""
+    return data_root() / "chest_xray" / "external_dev"
+
+
 @dataclass(frozen=True)
 class LabelledImage:
     path: Path

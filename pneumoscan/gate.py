@@ -79,9 +79,6 @@ class XrayGate:
             + np.sum(residual**2, axis=-1) / self.residual_var
         )
 
-    # The old name, until pneumoscan/training/fit_gate.py (being rewritten) calls feature_distance.
-    score = feature_distance
-
     def check(self, colourfulness: float, gray224: np.ndarray, pooled: np.ndarray) -> None:
         """Raise ImageRejected (422) with the reason when the image is not a chest X-ray."""
         if colourfulness > self.max_colourfulness:

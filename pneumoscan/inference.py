@@ -76,8 +76,9 @@ def run_model(session: ort.InferenceSession, batch: np.ndarray) -> tuple[np.ndar
 class Predictor:
     """The committed model with its card, Grad-CAM head weights and non-X-ray gate."""
 
-    def __init__(self, model_dir: Path, threads: int = 0) -> None:
-        self.card = ModelCard.load(model_dir)
+    def __init__(self, model_dir: Path, threads: int = 0, card: ModelCard | None = None) -> None:
+        """`card` defaults to the folder's own; publishing passes the card it is about to write."""
+        self.card = card or ModelCard.load(model_dir)
         self.session = create_session(model_dir / self.card.model_file, threads)
         with np.load(model_dir / self.card.head_file) as head:
             self.dense_kernel = head["dense_kernel"].reshape(-1)

@@ -43,8 +43,13 @@ def pick_threshold(
 
 
 def bootstrap_thresholds(
-    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
-    rounds: int = 200, seed: int = 0,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    policy: str,
+    min_sensitivity: float,
+    rounds: int = 200,
+    seed: int = 0,
 ) -> np.ndarray:
     """The policy's threshold on each of `rounds` patient-level bootstrap resamples: how far
     the pick moves with the sample."""
@@ -60,26 +65,23 @@ def bootstrap_thresholds(
     return np.array(picks)
 
 
-def bootstrap_threshold(
-    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, policy: str, min_sensitivity: float,
-    rounds: int = 200, seed: int = 0, quantile: float = 0.5,
-) -> float:
-    """A quantile of the bootstrap picks: the median means one lucky or unlucky image cannot
-    move it much; a low quantile keeps the sensitivity floor on new data more often."""
-    picks = bootstrap_thresholds(labels, scores, groups, policy, min_sensitivity, rounds, seed)
-    return float(np.quantile(picks, quantile))
-
-
-def calibration_bins(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> list[tuple[float, float, float]]:
+def calibration_bins(
+    labels: np.ndarray, probs: np.ndarray, bins: int = 10
+) -> list[tuple[float, float, float]]:
     """(share of images, mean probability, observed positive rate) of each non-empty equal-width bin."""
     edges = np.linspace(0, 1, bins + 1)
     index = np.clip(np.digitize(probs, edges[1:-1]), 0, bins - 1)
-    return [(float((index == b).mean()), float(probs[index == b].mean()), float(labels[index == b].mean()))
-            for b in range(bins) if (index == b).any()]
+    return [
+        (float((index == b).mean()), float(probs[index == b].mean()), float(labels[index == b].mean()))
+        for b in range(bins)
+        if (index == b).any()
+    ]
 
 
 def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
-    return float(sum(share * abs(mean - observed) for share, mean, observed in calibration_bins(labels, probs, bins)))
+    return float(
+        sum(share * abs(mean - observed) for share, mean, observed in calibration_bins(labels, probs, bins))
+    )
 
 
 def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:

@@ -28,10 +28,15 @@ class Preprocessing:
     clahe_clip: float = 2.0
 
     def describe(self) -> dict[str, str]:
-        contrast = f"CLAHE clip {self.clahe_clip}, tiles {CLAHE_TILES[0]}x{CLAHE_TILES[1]}" if self.clahe_clip else "none"
+        contrast = (
+            f"CLAHE clip {self.clahe_clip}, tiles {CLAHE_TILES[0]}x{CLAHE_TILES[1]}"
+            if self.clahe_clip
+            else "none"
+        )
         return {
             "decode": "EXIF orientation applied, converted to 8-bit grayscale",
-            "canonical": f"{CANONICAL_SIZE}x{CANONICAL_SIZE}, aspect ratio not kept, INTER_AREA down / INTER_LINEAR up",
+            "canonical": f"{CANONICAL_SIZE}x{CANONICAL_SIZE}, aspect ratio not kept, "
+            "INTER_AREA down / INTER_LINEAR up",
             "contrast": contrast,
             "resize": f"{self.input_size}x{self.input_size}, INTER_AREA",
             "channels": "gray replicated to 3 channels",

@@ -14,7 +14,7 @@ import pytest
 from pneumoscan.dataset import list_labelled_images
 from pneumoscan.decode import decode_image
 from pneumoscan.inference import Predictor
-from pneumoscan.metrics import bootstrap_threshold
+from pneumoscan.metrics import bootstrap_thresholds
 from pneumoscan.model_card import ModelCard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,17 +88,27 @@ def test_threshold_is_repicked_on_a_folder_and_stored_in_the_card(model_copy, sm
         [predictor.predict(decode_image(i.path.read_bytes()), check_xray=False).probability for i in items]
     )
     labels, groups = np.array([i.label for i in items]), np.array([i.patient for i in items])
-    expected = bootstrap_threshold(labels, scores, groups, "youden", 0.95, rounds=200, seed=42)
+    picks = bootstrap_thresholds(labels, scores, groups, "youden", 0.95, rounds=200, seed=42)
+    expected = float(np.quantile(picks, 0.25))
 
     result = run_cli(
-        "--model-dir", model_copy, "threshold", "--policy", "youden", "--on", small_kaggle_folder
+        "--model-dir",
+        model_copy,
+        "threshold",
+        "--policy",
+        "youden",
+        "--on",
+        small_kaggle_folder,
+        "--quantile",
+        "0.25",
     )
 
     assert result.returncode == 0, result.stderr
     after = ModelCard.load(model_copy)
     assert after.threshold == expected != before.threshold
     assert "Youden" in after.threshold_policy and str(small_kaggle_folder) in after.threshold_policy
-    assert after.extra["threshold_report"]["n"] == 8
+    assert after.extra["threshold_report"]["n"] == 8 and "quantile 0.25" in after.threshold_policy
+    assert after.extra["threshold_report"]["interval_90"][0] <= expected
     assert {k: v for k, v in after.extra.items() if k != "threshold_report"} == before.extra
     assert f"old threshold {before.threshold:.6f}" in result.stdout
     assert f"new threshold {expected:.6f}" in result.stdout

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pneumoscan.metrics import bootstrap_threshold, classification_report, pick_threshold, roc_auc
+from pneumoscan.metrics import bootstrap_thresholds, classification_report, pick_threshold, roc_auc
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -36,12 +36,15 @@ def test_youden_policy_maximises_tpr_minus_fpr(scores):
     assert report["sensitivity"] + report["specificity"] - 1 == pytest.approx((tpr - fpr).max(), abs=1e-12)
 
 
-def test_bootstrap_threshold_is_stable_and_near_the_plain_pick(scores):
+def test_bootstrap_thresholds_are_reproducible_and_centred_on_the_plain_pick(scores):
     labels, probs = scores
     groups = np.arange(len(labels)) // 2
-    first = bootstrap_threshold(labels, probs, groups, "sensitivity", 0.95, rounds=50, seed=1)
-    assert first == bootstrap_threshold(labels, probs, groups, "sensitivity", 0.95, rounds=50, seed=1)
-    assert abs(first - pick_threshold(labels, probs, "sensitivity", 0.95)) < 0.1
+    first = bootstrap_thresholds(labels, probs, groups, "sensitivity", 0.95, rounds=50, seed=1)
+    assert np.array_equal(
+        first, bootstrap_thresholds(labels, probs, groups, "sensitivity", 0.95, rounds=50, seed=1)
+    )
+    assert abs(np.median(first) - pick_threshold(labels, probs, "sensitivity", 0.95)) < 0.1
+    assert np.quantile(first, 0.1) <= np.median(first) and len(first) == 50
 
 
 def test_report_counts_and_rates():

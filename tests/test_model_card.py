@@ -7,10 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from pneumoscan.dataset import fingerprint
 from pneumoscan.model_card import CARD_FILE, Calibration, ModelCard
 from pneumoscan.preprocess import Preprocessing
-from pneumoscan.threshold import validation_split
 
 
 def test_committed_card_round_trips(model_dir, tmp_path):
@@ -56,11 +54,3 @@ def test_cards_serving_cannot_use_are_refused(model_dir, change, words):
     data = {key: value for key, value in data.items() if value is not None}
     with pytest.raises(ValueError, match=words):
         ModelCard.from_json(data)
-
-
-def test_validation_split_is_rebuilt_from_the_card(model_dir, xray_dir):
-    card = ModelCard.load(model_dir)
-    val, source = validation_split(card)
-    assert len(val) == card.extra["split"]["val"]["images"]
-    assert fingerprint(val) == card.extra["split"]["val_fingerprint"]
-    assert "seed 42" in source and str(xray_dir) in source

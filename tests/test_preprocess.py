@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from pneumoscan.decode import decode_image
-from pneumoscan.preprocess import CANONICAL_SIZE as INPUT_SIZE, resize_to_input, to_model_input
+from pneumoscan.preprocess import CANONICAL_SIZE as INPUT_SIZE
+from pneumoscan.preprocess import resize_to_input, to_model_input
 
 
 def jpeg(pixels: np.ndarray) -> bytes:
@@ -21,13 +22,15 @@ def test_model_input_shape_range_and_channels():
     gray = np.random.default_rng(0).integers(0, 256, (300, 250), dtype=np.uint8)
     x = to_model_input(gray)
     assert x.shape == (INPUT_SIZE, INPUT_SIZE, 3) and x.dtype == np.float32
-    assert -1.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= -1.0 and x.max() <= 1.0
     assert np.array_equal(x[:, :, 0], x[:, :, 2])
 
 
 def test_contrast_is_normalised_before_scaling():
     """CLAHE stretches a washed-out image's local contrast; plain scaling would not."""
-    scene = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (224, 224)).astype(np.uint8), (0, 0), 4)
+    scene = cv2.GaussianBlur(
+        np.random.default_rng(1).integers(0, 256, (224, 224)).astype(np.uint8), (0, 0), 4
+    )
     washed_out = (scene.astype(np.float32) * 0.3 + 90).astype(np.uint8)
     plain = washed_out.astype(np.float32) / 127.5 - 1
     assert to_model_input(washed_out)[:, :, 0].std() > 2 * plain.std()
@@ -41,9 +44,9 @@ def test_224_images_are_not_resampled_and_others_are():
 
 
 def test_rejects_pixels_that_skipped_decoding():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2-D uint8"):
         to_model_input(np.zeros((224, 224, 3), np.uint8))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2-D uint8"):
         to_model_input(np.zeros((224, 224), np.float32))
 
 
@@ -60,6 +63,6 @@ def test_training_reads_images_through_the_serving_path(xray_paths):
     from pneumoscan.training.served_files import load_pixels
 
     items = [LabelledImage(p, 0) for p in xray_paths[:6]]
-    for item, pixels in zip(items, load_pixels(items)):
+    for item, pixels in zip(items, load_pixels(items), strict=False):
         served = to_model_input(decode_image(item.path.read_bytes()).gray)
         assert np.array_equal(to_model_input(pixels), served)

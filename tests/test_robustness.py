@@ -7,7 +7,9 @@ from pneumoscan.inference import Predictor
 from pneumoscan.training.robustness import REPORT, robustness_report
 
 
-def test_robustness_report_scores_every_family_and_the_gate_keeps_corrupted_xrays(xray_dir, model_dir, tmp_path):
+def test_robustness_report_scores_every_family_and_the_gate_keeps_corrupted_xrays(
+    xray_dir, model_dir, tmp_path
+):
     for name in ("NORMAL", "PNEUMONIA"):
         (tmp_path / name).mkdir()
         for path in sorted((xray_dir / name).glob("*.jpeg"))[:6]:

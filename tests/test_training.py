@@ -36,14 +36,45 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_p
     except FileNotFoundError:
         base = "none"
     data = tiny_folder(tmp_path / "train", xray_dir, 24)
-    external = tiny_folder(tmp_path / "external", xray_dir.parent / "external_dev", 12) if (
-        xray_dir.parent / "external_dev").is_dir() else tiny_folder(tmp_path / "external", xray_dir, 12)
+    external = (
+        tiny_folder(tmp_path / "external", xray_dir.parent / "external_dev", 12)
+        if (xray_dir.parent / "external_dev").is_dir()
+        else tiny_folder(tmp_path / "external", xray_dir, 12)
+    )
     out, build = tmp_path / "model", tmp_path / "build"
     result = subprocess.run(
-        [sys.executable, "train.py", "--data", str(data), "--external-dev", str(external), "--out", str(out),
-         "--build-dir", str(build), "--base-weights", base, "--views", "2", "--epochs", "1", "--head-epochs", "2",
-         "--val-fraction", "0.3", "--cache-layer", "add_10", "--input-size", "96", "--bootstrap-rounds", "20"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "train.py",
+            "--data",
+            str(data),
+            "--external-dev",
+            str(external),
+            "--out",
+            str(out),
+            "--build-dir",
+            str(build),
+            "--base-weights",
+            base,
+            "--views",
+            "2",
+            "--epochs",
+            "1",
+            "--head-epochs",
+            "2",
+            "--val-fraction",
+            "0.3",
+            "--cache-layer",
+            "add_10",
+            "--input-size",
+            "96",
+            "--bootstrap-rounds",
+            "20",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     card = json.loads((out / "model_card.json").read_text())
@@ -72,7 +103,9 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_p
 def test_every_option_round_trips_through_the_parser_and_the_saved_config():
     parser = argparse.ArgumentParser()
     add_train_options(parser)
-    config = config_from(parser.parse_args(["--input-size", "160", "--clahe-clip", "1.5", "--cache-layer", "add_6"]))
+    config = config_from(
+        parser.parse_args(["--input-size", "160", "--clahe-clip", "1.5", "--cache-layer", "add_6"])
+    )
     assert (config.input_size, config.clahe_clip, config.cache_layer) == (160, 1.5, "add_6")
     assert config.preprocessing.input_size == 160 and config.preprocessing.clahe_clip == 1.5
     assert config_from_dict(json.loads(json.dumps(config.as_dict()))) == config
@@ -102,4 +135,7 @@ def test_fixed_corruptions_of_the_robustness_bar():
     assert np.abs(jpeg(gray, 40).astype(int) - gray).mean() > np.abs(jpeg(gray, 90).astype(int) - gray).mean()
     small = downscale(gray, 112)
     assert small.shape == gray.shape
-    assert np.abs(np.diff(small.astype(int), axis=1)).mean() < 0.6 * np.abs(np.diff(gray.astype(int), axis=1)).mean()
+    assert (
+        np.abs(np.diff(small.astype(int), axis=1)).mean()
+        < 0.6 * np.abs(np.diff(gray.astype(int), axis=1)).mean()
+    )

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from pneumoscan.dataset import data_root, training_folder
+from pneumoscan.dataset import external_folder, training_folder
 from pneumoscan.preprocess import Preprocessing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,8 +22,9 @@ class TrainConfig:
 
     data: Path = _option(training_folder(), "folder with NORMAL/ and PNEUMONIA/ training X-rays")
     external_dev: Path = _option(
-        data_root() / "chest_xray" / "external_dev",
-        "labelled folder from another collection, for model choice, threshold and calibration (never fitted on)",
+        external_folder(),
+        "labelled folder from another collection, for model choice, threshold and calibration "
+        "(never fitted on)",
     )
     out: Path = _option(REPO / "model_weights", "where the served model goes")
     build_dir: Path = _option(REPO / "build", "checkpoint and report folder")
@@ -33,7 +34,9 @@ class TrainConfig:
     input_size: int = _option(128, "model input resolution (pixels, square)")
     clahe_clip: float = _option(0.0, "CLAHE clip limit before resizing to the input (0 = no CLAHE)")
     views: int = _option(6, "cached views per training image (1 plain + augmented)")
-    corruption: float = _option(0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)")
+    corruption: float = _option(
+        0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)"
+    )
     cache_layer: str = _option("add_2", "frozen up to this layer (add_2 = end of the entry flow, block 4)")
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
     epochs: int = _option(6, "fine-tuning epochs at most")
@@ -41,11 +44,14 @@ class TrainConfig:
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
     label_smoothing: float = _option(0.1, "binary label smoothing against over-confidence")
     threads: int = _option(0, "TensorFlow threads (0 = all cores)")
-    threshold_policy: str = _option("sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden")
+    threshold_policy: str = _option(
+        "sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden"
+    )
     min_sensitivity: float = _option(0.95, "the sensitivity floor of the threshold policy")
     threshold_on: str = _option("external", "split the threshold is picked on: external | validation")
     threshold_quantile: float = _option(
-        0.1, "quantile of the patient-level bootstrap picks taken as the threshold (lower = safer sensitivity)"
+        0.1,
+        "quantile of the patient-level bootstrap picks taken as the threshold (lower = safer sensitivity)",
     )
     calibrate_on: str = _option("external", "split the Platt scaling is fitted on: external | validation")
     bootstrap_rounds: int = _option(200, "patient-level bootstrap resamples for the threshold")
@@ -60,7 +66,9 @@ class TrainConfig:
 
 def config_from_dict(saved: dict) -> TrainConfig:
     """The TrainConfig that `as_dict` wrote (paths come back as Path)."""
-    return TrainConfig(**{f.name: type(f.default)(saved[f.name]) for f in fields(TrainConfig) if f.name in saved})
+    return TrainConfig(
+        **{f.name: type(f.default)(saved[f.name]) for f in fields(TrainConfig) if f.name in saved}
+    )
 
 
 def add_train_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
@@ -68,7 +76,9 @@ def add_train_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | 
     for f in fields(TrainConfig):
         if names is None or f.name in names:
             parser.add_argument(
-                f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                f"--{f.name.replace('_', '-')}",
+                type=type(f.default),
+                default=f.default,
                 help=f"{f.metadata['help']} (default: {f.default})",
             )
 

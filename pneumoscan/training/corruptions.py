@@ -59,7 +59,9 @@ def resized_crop(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     crop_h = min(height, round(height * np.sqrt(scale / aspect)))
     crop_w = min(width, round(width * np.sqrt(scale * aspect)))
     top, left = rng.integers(0, height - crop_h + 1), rng.integers(0, width - crop_w + 1)
-    return cv2.resize(gray[top : top + crop_h, left : left + crop_w], (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(
+        gray[top : top + crop_h, left : left + crop_w], (width, height), interpolation=cv2.INTER_LINEAR
+    )
 
 
 def gamma(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -83,7 +85,9 @@ def phone_photo(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     pixels = cv2.warpAffine(gray, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * (cols / width - 0.5) + np.sin(angle) * (rows / height - 0.5)) * rng.uniform(0.2, 0.5)
+    ramp = (np.cos(angle) * (cols / width - 0.5) + np.sin(angle) * (rows / height - 0.5)) * rng.uniform(
+        0.2, 0.5
+    )
     vignette = ((cols / width - 0.5) ** 2 + (rows / height - 0.5) ** 2) * rng.uniform(0.2, 0.6)
     pixels = pixels * (1.0 + ramp - vignette) + rng.uniform(-15, 15)
     pixels += rng.normal(0, rng.uniform(2, 6), pixels.shape)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -55,9 +54,16 @@ def evaluate(trained: Trained, config: TrainConfig) -> tuple[dict, dict[str, np.
     val_logits = keras_logits(trained.model, load_pixels(trained.val), config)
     ext_logits = keras_logits(trained.model, load_pixels(external), config)
     val_threshold = pick_threshold(val_labels, val_logits, "sensitivity", MIN_SENSITIVITY)
-    figures = {"val_auc": roc_auc(val_labels, val_logits), **external_figures(ext_labels, ext_logits, val_threshold)}
-    return figures, {"val_logits": val_logits, "val_labels": val_labels,
-                     "external_logits": ext_logits, "external_labels": ext_labels}
+    figures = {
+        "val_auc": roc_auc(val_labels, val_logits),
+        **external_figures(ext_labels, ext_logits, val_threshold),
+    }
+    return figures, {
+        "val_logits": val_logits,
+        "val_labels": val_labels,
+        "external_logits": ext_logits,
+        "external_labels": ext_labels,
+    }
 
 
 def run(name: str, config: TrainConfig) -> dict:
@@ -65,8 +71,13 @@ def run(name: str, config: TrainConfig) -> dict:
     config = replace(config, build_dir=folder)
     trained = train(config)
     figures, arrays = evaluate(trained, config)
-    result = {"name": name, **figures, "train_minutes": trained.seconds / 60,
-              "epochs_run": len(trained.history.get("loss", [])), "config": config.as_dict()}
+    result = {
+        "name": name,
+        **figures,
+        "train_minutes": trained.seconds / 60,
+        "epochs_run": len(trained.history.get("loss", [])),
+        "config": config.as_dict(),
+    }
     np.savez(folder / "logits.npz", **arrays)
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     with open(EXPERIMENTS.parent / "experiments.jsonl", "a", encoding="utf-8") as log:

@@ -20,8 +20,8 @@ from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.model_card import ModelCard
 from pneumoscan.preprocess import Preprocessing
 from pneumoscan.training.config import add_train_options
-from pneumoscan.training.non_xrays import non_xray_uploads
 from pneumoscan.training.corruptions import FAMILIES
+from pneumoscan.training.non_xrays import non_xray_uploads
 from pneumoscan.training.served_files import load_pixels, served_outputs
 
 COMPONENTS = 32
@@ -29,8 +29,12 @@ TAIL = 0.0005
 # Each statistic's training range is widened by this fraction of its width. Near-white area
 # (burned-in labels, over-exposure) and symmetry (rotated patients) vary most among real
 # X-rays and refuse no non-X-ray on their own, so they get the widest margins.
-RANGE_MARGIN = np.array([{"contrast": 0.1, "texture": 0.1, "white_area": 2.0, "symmetry": 1.0, "layout": 0.15}[name]
-                         for name in STATISTICS])
+RANGE_MARGIN = np.array(
+    [
+        {"contrast": 0.1, "texture": 0.1, "white_area": 2.0, "symmetry": 1.0, "layout": 0.15}[name]
+        for name in STATISTICS
+    ]
+)
 SCORE_QUANTILE = 0.999
 SCORE_MARGIN = 1.2
 MAX_COLOURFULNESS = 12.0
@@ -58,13 +62,18 @@ def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
     residual = (pooled - mean) - projected @ components
     low, high = np.quantile(stats, TAIL, axis=0), np.quantile(stats, 1 - TAIL, axis=0)
     margin = RANGE_MARGIN * (high - low)
-    gate = XrayGate(mean=mean.astype(np.float32), components=components.astype(np.float32),
-                    component_var=projected.var(axis=0).astype(np.float32),
-                    residual_var=float(np.mean(np.sum(residual**2, axis=1))), max_score=np.inf,
-                    max_colourfulness=MAX_COLOURFULNESS,
-                    low=(low - margin).astype(np.float32), high=(high + margin).astype(np.float32),
-                    template=template.astype(np.float32))
-    max_score = SCORE_MARGIN * float(np.quantile(gate.score(pooled), SCORE_QUANTILE))
+    gate = XrayGate(
+        mean=mean.astype(np.float32),
+        components=components.astype(np.float32),
+        component_var=projected.var(axis=0).astype(np.float32),
+        residual_var=float(np.mean(np.sum(residual**2, axis=1))),
+        max_score=np.inf,
+        max_colourfulness=MAX_COLOURFULNESS,
+        low=(low - margin).astype(np.float32),
+        high=(high + margin).astype(np.float32),
+        template=template.astype(np.float32),
+    )
+    max_score = SCORE_MARGIN * float(np.quantile(gate.feature_distance(pooled), SCORE_QUANTILE))
     return XrayGate(**{**gate.__dict__, "max_score": max_score})
 
 
@@ -83,28 +92,41 @@ def evaluate_gate(predictor: Predictor, val: list[LabelledImage]) -> dict:
     accepted = [name for name, data in negatives if not _refused(predictor, data)]
     return {
         "max_score": float(predictor.gate.max_score),
-        "statistics": {"names": list(STATISTICS),
-                       "low": predictor.gate.low.tolist(), "high": predictor.gate.high.tolist()},
-        "validation_xrays": len(val), "validation_xrays_refused": xray_refused,
+        "statistics": {
+            "names": list(STATISTICS),
+            "low": predictor.gate.low.tolist(),
+            "high": predictor.gate.high.tolist(),
+        },
+        "validation_xrays": len(val),
+        "validation_xrays_refused": xray_refused,
         "validation_refusal_rate": len(xray_refused) / max(len(val), 1),
-        "non_xrays": len(negatives), "non_xrays_refused": len(negatives) - len(accepted),
+        "non_xrays": len(negatives),
+        "non_xrays_refused": len(negatives) - len(accepted),
         "non_xray_refusal_rate": (len(negatives) - len(accepted)) / max(len(negatives), 1),
         "non_xrays_accepted": accepted,
-        "non_xray_set": "scikit-image and scikit-learn sample pictures with crops, 40 LFW faces, synthetic documents, screenshots, blank, near-uniform, noise, gradients",
+        "non_xray_set": "scikit-image and scikit-learn sample pictures with crops, 40 LFW faces, "
+        "synthetic documents, screenshots, blank, near-uniform, noise, gradients",
     }
 
 
-def fit_gate_for(model_path: Path, preprocessing: Preprocessing, train: list[LabelledImage],
-                 seed: int) -> tuple[XrayGate, dict]:
+def fit_gate_for(
+    model_path: Path, preprocessing: Preprocessing, train: list[LabelledImage], seed: int
+) -> tuple[XrayGate, dict]:
     """The gate of one ONNX model, fitted on its training X-rays and a corrupted copy of each."""
     grays = with_corrupted_copies(load_pixels(train), seed)
     pooled = served_outputs(model_path, grays, preprocessing)[1]
-    return fit_gate(pooled, grays), {"fitted_on": f"{len(train)} training X-rays and a corrupted copy of each"}
+    return fit_gate(pooled, grays), {
+        "fitted_on": f"{len(train)} training X-rays and a corrupted copy of each"
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Refit the non-X-ray gate of a published model and measure it.")
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="the published model's folder")
+    parser = argparse.ArgumentParser(
+        description="Refit the non-X-ray gate of a published model and measure it."
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="the published model's folder"
+    )
     add_train_options(parser, ("data", "seed", "val_fraction"))
     args = parser.parse_args(argv)
     train, val = split_by_patient(list_labelled_images(args.data), args.val_fraction, args.seed)

@@ -12,10 +12,31 @@ import numpy as np
 from PIL import Image
 
 SKIMAGE_PICTURES = (
-    "astronaut", "binary_blobs", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock",
-    "coffee", "coins", "colorwheel", "grass", "gravel", "horse", "hubble_deep_field",
-    "immunohistochemistry", "logo", "microaneurysms", "moon", "page", "retina", "rocket",
-    "shepp_logan_phantom", "text",
+    "astronaut",
+    "binary_blobs",
+    "brick",
+    "camera",
+    "cat",
+    "cell",
+    "checkerboard",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "logo",
+    "microaneurysms",
+    "moon",
+    "page",
+    "retina",
+    "rocket",
+    "shepp_logan_phantom",
+    "text",
 )
 
 
@@ -53,7 +74,12 @@ def crops(name: str, pixels: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
     if min(height, width) >= 192:
         for row in range(2):
             for col in range(2):
-                yield f"{name}_crop{row}{col}", pixels[row * height // 2 : (row + 1) * height // 2, col * width // 2 : (col + 1) * width // 2]
+                yield (
+                    f"{name}_crop{row}{col}",
+                    pixels[
+                        row * height // 2 : (row + 1) * height // 2, col * width // 2 : (col + 1) * width // 2
+                    ],
+                )
 
 
 def synthetic(rng: np.random.Generator, count: int = 20) -> Iterator[tuple[str, np.ndarray]]:
@@ -61,15 +87,23 @@ def synthetic(rng: np.random.Generator, count: int = 20) -> Iterator[tuple[str, 
     for index in range(count):
         page = np.full((700, 500), 255, np.uint8)
         for line in range(rng.integers(8, 30)):
-            words = " ".join("lorem ipsum dolor sit amet".split()[: rng.integers(2, 6)] * 3)
+            words = " ".join(["lorem", "ipsum", "dolor", "sit", "amet"][: rng.integers(2, 6)] * 3)
             cv2.putText(page, words, (30, 40 + 22 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 0, 1)
         yield f"document_{index}", page
 
         screen = np.full((600, 900, 3), rng.integers(200, 256, 3), np.uint8)
         for _ in range(rng.integers(3, 10)):
             x, y = rng.integers(0, 800), rng.integers(0, 500)
-            cv2.rectangle(screen, (x, y), (x + rng.integers(40, 300), y + rng.integers(20, 120)), rng.integers(0, 256, 3).tolist(), -1)
-            cv2.putText(screen, "Settings  File  Help", (x + 5, y + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+            cv2.rectangle(
+                screen,
+                (x, y),
+                (x + rng.integers(40, 300), y + rng.integers(20, 120)),
+                rng.integers(0, 256, 3).tolist(),
+                -1,
+            )
+            cv2.putText(
+                screen, "Settings  File  Help", (x + 5, y + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1
+            )
         yield f"screenshot_{index}", screen
 
         level = int(rng.integers(0, 256))
@@ -77,7 +111,10 @@ def synthetic(rng: np.random.Generator, count: int = 20) -> Iterator[tuple[str, 
         yield f"near_uniform_{index}", np.clip(level + rng.normal(0, 2, (300, 300)), 0, 255).astype(np.uint8)
         yield f"noise_{index}", rng.integers(0, 256, (256, 256), dtype=np.uint8)
         ramp = np.linspace(0, 255, 256, dtype=np.float32)
-        yield f"gradient_{index}", np.uint8(np.outer(ramp, np.ones(256)) if index % 2 else np.outer(np.ones(256), ramp))
+        yield (
+            f"gradient_{index}",
+            np.uint8(np.outer(ramp, np.ones(256)) if index % 2 else np.outer(np.ones(256), ramp)),
+        )
 
 
 def non_xray_uploads(seed: int = 0) -> Iterator[tuple[str, bytes]]:

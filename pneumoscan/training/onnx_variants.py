@@ -31,7 +31,7 @@ def export_onnx(model, path: Path) -> None:
     two.export(str(raw), format="onnx", verbose=False)
     exported = onnx.load(str(raw))
     graph = exported.graph
-    for output, name in zip(graph.output, OUTPUT_NAMES):
+    for output, name in zip(graph.output, OUTPUT_NAMES, strict=False):
         _rename(graph, output.name, name)
         output.name = name
     _rename(graph, graph.input[0].name, INPUT_NAME)
@@ -70,7 +70,11 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
     served activation and Grad-CAM's weights are the head's own.
     """
     from onnxruntime.quantization import (
-        CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static,
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -87,7 +91,9 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
             return len(calibration)
 
         def set_range(self, start_index: int, end_index: int) -> None:
-            self.batches = iter(calibration[i : i + 1] for i in range(start_index, min(end_index, len(calibration))))
+            self.batches = iter(
+                calibration[i : i + 1] for i in range(start_index, min(end_index, len(calibration)))
+            )
 
         def get_next(self) -> dict | None:
             batch = next(self.batches, None)
@@ -95,11 +101,19 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
 
     prepared = target.with_suffix(".prep.onnx")
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    head = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("GlobalAveragePool", "Squeeze", "MatMul", "Gemm")]
+    head = [
+        n.name
+        for n in onnx.load(str(prepared)).graph.node
+        if n.op_type in ("GlobalAveragePool", "Squeeze", "MatMul", "Gemm")
+    ]
     quantize_static(
-        str(prepared), str(target), Images(),
-        quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        str(prepared),
+        str(target),
+        Images(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
         nodes_to_exclude=head,
         calibrate_method=CalibrationMethod.Percentile,
         extra_options={"CalibPercentile": 99.99, "CalibStridedMinMax": stride},

@@ -32,18 +32,35 @@ class Trained:
     seconds: float
 
 
-def describe_split(items: list[LabelledImage], train: list[LabelledImage], val: list[LabelledImage],
-                   config: TrainConfig) -> dict:
+def describe_split(
+    items: list[LabelledImage], train: list[LabelledImage], val: list[LabelledImage], config: TrainConfig
+) -> dict:
     def counts(part: list[LabelledImage]) -> dict:
-        return {"images": len(part), "normal": sum(i.label == 0 for i in part),
-                "patients": len({i.patient for i in part})}
+        return {
+            "images": len(part),
+            "normal": sum(i.label == 0 for i in part),
+            "patients": len({i.patient for i in part}),
+        }
 
-    return {"seed": config.seed, "val_fraction": config.val_fraction, "train": counts(train), "val": counts(val),
-            "data_fingerprint": fingerprint(items), "val_fingerprint": fingerprint(val)}
+    return {
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        "train": counts(train),
+        "val": counts(val),
+        "data_fingerprint": fingerprint(items),
+        "val_fingerprint": fingerprint(val),
+    }
 
 
-def cache_trunk(trunk, pixels: np.ndarray, views: int, rng: np.random.Generator, preprocessing: Preprocessing,
-                corruption: float, batch: int = 64) -> np.ndarray:
+def cache_trunk(
+    trunk,
+    pixels: np.ndarray,
+    views: int,
+    rng: np.random.Generator,
+    preprocessing: Preprocessing,
+    corruption: float,
+    batch: int = 64,
+) -> np.ndarray:
     """Frozen-trunk output for `views` views of every image: (views, N, h, w, c) float16.
     View 0 is the image as served; the others are augmented."""
     import tensorflow as tf
@@ -90,12 +107,24 @@ def train_head(model, cache: np.ndarray, labels: np.ndarray, config: TrainConfig
     features = keras.Input(shape=(pooled.shape[1],))
     head = keras.Model(features, model.get_layer(LOGIT_LAYER)(model.get_layer("head_dropout")(features)))
     head.compile(keras.optimizers.Adam(1e-3), loss(config))
-    head.fit(pooled, labels.astype(np.float32), epochs=config.head_epochs, batch_size=64,
-             class_weight=class_weights(labels), verbose=2)
+    head.fit(
+        pooled,
+        labels.astype(np.float32),
+        epochs=config.head_epochs,
+        batch_size=64,
+        class_weight=class_weights(labels),
+        verbose=2,
+    )
 
 
-def fine_tune(top, cache: np.ndarray, labels: np.ndarray, val_cache: np.ndarray, val_labels: np.ndarray,
-              config: TrainConfig) -> dict:
+def fine_tune(
+    top,
+    cache: np.ndarray,
+    labels: np.ndarray,
+    val_cache: np.ndarray,
+    val_labels: np.ndarray,
+    config: TrainConfig,
+) -> dict:
     """Unfreeze everything after the cache except BatchNormalization, which stays in inference mode."""
     import keras
 
@@ -122,15 +151,20 @@ def fine_tune(top, cache: np.ndarray, labels: np.ndarray, val_cache: np.ndarray,
 
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    top.compile(keras.optimizers.Adam(config.learning_rate), loss(config),
-                metrics=[keras.metrics.AUC(from_logits=True, name="auc")])
+    top.compile(
+        keras.optimizers.Adam(config.learning_rate),
+        loss(config),
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
+    )
     history = top.fit(
         Views(),
         validation_data=(val_cache[0].astype(np.float32), val_labels.astype(np.float32)),
         epochs=config.epochs,
         callbacks=[
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1, verbose=1),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True, verbose=1),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=3, restore_best_weights=True, verbose=1
+            ),
         ],
         verbose=1,
     )
@@ -167,8 +201,12 @@ def train(config: TrainConfig) -> Trained:
     seconds = time.time() - started
     config.build_dir.mkdir(parents=True, exist_ok=True)
     model.save(config.build_dir / "model.keras")
-    (config.build_dir / "training.json").write_text(json.dumps(
-        {"split": split, "history": history, "train_seconds": seconds, "config": config.as_dict()}, indent=1))
+    (config.build_dir / "training.json").write_text(
+        json.dumps(
+            {"split": split, "history": history, "train_seconds": seconds, "config": config.as_dict()},
+            indent=1,
+        )
+    )
     print(f"training took {seconds / 60:.1f} min; checkpoint {config.build_dir / 'model.keras'}")
     return Trained(model, train_items, val_items, split, history, seconds)
 
@@ -179,6 +217,10 @@ def load_checkpoint(build_dir: Path) -> tuple[Trained, TrainConfig]:
 
     saved = json.loads((build_dir / "training.json").read_text())
     config = replace(config_from_dict(saved["config"]), build_dir=build_dir)
-    train_items, val_items = split_by_patient(list_labelled_images(config.data), config.val_fraction, config.seed)
+    train_items, val_items = split_by_patient(
+        list_labelled_images(config.data), config.val_fraction, config.seed
+    )
     model = keras.models.load_model(build_dir / "model.keras", compile=False)
-    return Trained(model, train_items, val_items, saved["split"], saved["history"], saved["train_seconds"]), config
+    return Trained(
+        model, train_items, val_items, saved["split"], saved["history"], saved["train_seconds"]
+    ), config

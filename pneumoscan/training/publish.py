@@ -24,8 +24,9 @@ import numpy as np
 
 from pneumoscan.dataset import LabelledImage, list_labelled_images
 from pneumoscan.inference import Predictor, run_model, sigmoid
-from pneumoscan.metrics import bootstrap_thresholds, classification_report, roc_auc
+from pneumoscan.metrics import classification_report, roc_auc
 from pneumoscan.model_card import CLASS_NAMES, POSITIVE_CLASS, Calibration, ModelCard
+from pneumoscan.threshold import describe_policy, pick_threshold_with_interval
 from pneumoscan.training.calibration import cross_validated_ece, fit_platt
 from pneumoscan.training.config import TrainConfig, add_train_options, config_from
 from pneumoscan.training.fit_gate import evaluate_gate, fit_gate_for
@@ -65,26 +66,40 @@ class LabelledSet:
 
     @classmethod
     def of(cls, name: str, items: list[LabelledImage]) -> LabelledSet:
-        return cls(name, np.array([i.label for i in items]), np.array([i.patient for i in items]), load_pixels(items))
+        return cls(
+            name, np.array([i.label for i in items]), np.array([i.patient for i in items]), load_pixels(items)
+        )
 
 
-def choose_weights(build: Path, fp32: Path, calibration: np.ndarray, sets: list[LabelledSet],
-                   config: TrainConfig) -> tuple[Path, dict[str, np.ndarray], dict]:
+def choose_weights(
+    build: Path, fp32: Path, calibration: np.ndarray, sets: list[LabelledSet], config: TrainConfig
+) -> tuple[Path, dict[str, np.ndarray], dict]:
     """The lightest format whose AUC on every set stays within MAX_AUC_DROP of float32, with its logits."""
     reference = {s.name: served_outputs(fp32, s.pixels, config.preprocessing)[0] for s in sets}
-    checks: dict = {"float32": {"size_mb": fp32.stat().st_size / 2**20,
-                                **{f"{s.name}_auc": roc_auc(s.labels, reference[s.name]) for s in sets}}}
-    makers = {"int8": lambda path: quantize_int8(fp32, path, calibration),
-              "float16": lambda path: store_float16(fp32, path)}
+    checks: dict = {
+        "float32": {
+            "size_mb": fp32.stat().st_size / 2**20,
+            **{f"{s.name}_auc": roc_auc(s.labels, reference[s.name]) for s in sets},
+        }
+    }
+    makers = {
+        "int8": lambda path: quantize_int8(fp32, path, calibration),
+        "float16": lambda path: store_float16(fp32, path),
+    }
     for name, make in makers.items():
         path = build / f"model_{name}.onnx"
         make(path)
         logits = {s.name: served_outputs(path, s.pixels, config.preprocessing)[0] for s in sets}
-        drops = {s.name: roc_auc(s.labels, reference[s.name]) - roc_auc(s.labels, logits[s.name]) for s in sets}
+        drops = {
+            s.name: roc_auc(s.labels, reference[s.name]) - roc_auc(s.labels, logits[s.name]) for s in sets
+        }
         accepted = all(drop <= MAX_AUC_DROP for drop in drops.values())
-        checks[name] = {"size_mb": path.stat().st_size / 2**20, "accepted": accepted,
-                        **{f"{k}_auc_drop": v for k, v in drops.items()},
-                        "max_abs_logit_change": max(float(np.abs(logits[k] - reference[k]).max()) for k in logits)}
+        checks[name] = {
+            "size_mb": path.stat().st_size / 2**20,
+            "accepted": accepted,
+            **{f"{k}_auc_drop": v for k, v in drops.items()},
+            "max_abs_logit_change": max(float(np.abs(logits[k] - reference[k]).max()) for k in logits),
+        }
         print(f"{name}: {checks[name]}")
         if accepted:
             checks["shipped"] = name
@@ -97,27 +112,36 @@ def calibrate(chosen: LabelledSet, logits: np.ndarray) -> tuple[Calibration, dic
     """Platt scaling fitted on one set, with its cross-validated ECE there (what a fit does on new images)."""
     scale, bias = fit_platt(chosen.labels, logits)
     return Calibration(method=f"platt, fitted on {chosen.name}", scale=scale, bias=bias), {
-        "fitted_on": chosen.name, "images": len(chosen.labels),
+        "fitted_on": chosen.name,
+        "images": len(chosen.labels),
         "ece_before": classification_report(chosen.labels, sigmoid(logits), 0.5)["ece"],
-        "ece_cross_validated_5_fold": cross_validated_ece(chosen.labels, logits)}
-
-
-def choose_threshold(chosen: LabelledSet, probabilities: np.ndarray, config: TrainConfig) -> tuple[float, dict]:
-    """The ROC policy's threshold on patient-level bootstrap resamples; a low quantile of those
-    picks keeps the sensitivity floor on new data, not just on this sample."""
-    picks = bootstrap_thresholds(chosen.labels, probabilities, chosen.groups, config.threshold_policy,
-                                 config.min_sensitivity, config.bootstrap_rounds, config.seed)
-    threshold = float(np.quantile(picks, config.threshold_quantile))
-    policy = ("youden" if config.threshold_policy == "youden"
-              else f"highest specificity with sensitivity >= {config.min_sensitivity}")
-    return threshold, {
-        "policy": policy, "picked_on": chosen.name, "bootstrap_rounds": len(picks),
-        "quantile_taken": config.threshold_quantile,
-        "interval_90": [float(np.quantile(picks, 0.05)), float(np.quantile(picks, 0.95))],
-        "median": float(np.median(picks)),
-        "description": f"{policy}, on the {chosen.name} set: quantile {config.threshold_quantile} of "
-                       f"{len(picks)} patient-level bootstrap picks",
+        "ece_cross_validated_5_fold": cross_validated_ece(chosen.labels, logits),
     }
+
+
+def choose_threshold(
+    chosen: LabelledSet, probabilities: np.ndarray, config: TrainConfig
+) -> tuple[float, dict]:
+    """The ROC policy's threshold with its patient-level bootstrap interval, on the chosen set."""
+    threshold, interval = pick_threshold_with_interval(
+        chosen.labels,
+        probabilities,
+        chosen.groups,
+        config.threshold_policy,
+        config.min_sensitivity,
+        config.threshold_quantile,
+        config.seed,
+        config.bootstrap_rounds,
+    )
+    source = f"the {chosen.name} set"
+    description = describe_policy(
+        config.threshold_policy,
+        config.min_sensitivity,
+        source,
+        interval["bootstrap_rounds"],
+        config.threshold_quantile,
+    )
+    return threshold, {"picked_on": chosen.name, "description": description, **interval}
 
 
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
@@ -140,9 +164,12 @@ def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
         heat = (heat / peak if peak > 0 else heat).numpy()
         _, served = run_model(predictor.session, x[None])
         differences.append(np.abs(gradcam(served[0], predictor.dense_kernel) - heat))
-    return {"images": len(differences), "max_abs_diff": float(np.max(differences)),
-            "mean_abs_diff": float(np.mean(differences)),
-            "median_of_per_image_max": float(np.median([d.max() for d in differences]))}
+    return {
+        "images": len(differences),
+        "max_abs_diff": float(np.max(differences)),
+        "mean_abs_diff": float(np.mean(differences)),
+        "median_of_per_image_max": float(np.median([d.max() for d in differences])),
+    }
 
 
 def library_versions() -> dict[str, str]:
@@ -152,9 +179,15 @@ def library_versions() -> dict[str, str]:
     import PIL
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
-            "pillow": PIL.__version__}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "pillow": PIL.__version__,
+    }
 
 
 def publish(trained: Trained, config: TrainConfig) -> ModelCard:
@@ -164,8 +197,10 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
     fp32 = build / "model_float32.onnx"
     export_onnx(trained.model, fp32)
 
-    sets = {"validation": LabelledSet.of("validation", trained.val),
-            "external": LabelledSet.of("external", list_labelled_images(config.external_dev))}
+    sets = {
+        "validation": LabelledSet.of("validation", trained.val),
+        "external": LabelledSet.of("external", list_labelled_images(config.external_dev)),
+    }
     rng = np.random.default_rng(config.seed)
     picked = rng.choice(len(trained.train), min(CALIBRATION_IMAGES, len(trained.train)), replace=False)
     calibration_inputs = model_inputs(load_pixels([trained.train[i] for i in picked]), config.preprocessing)
@@ -173,56 +208,101 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
 
     platt, calibration_report = calibrate(sets[config.calibrate_on], logits[config.calibrate_on])
     probabilities = {name: sigmoid(platt.scale * value + platt.bias) for name, value in logits.items()}
-    threshold, threshold_report = choose_threshold(sets[config.threshold_on], probabilities[config.threshold_on],
-                                                   config)
+    threshold, threshold_report = choose_threshold(
+        sets[config.threshold_on], probabilities[config.threshold_on], config
+    )
 
     shutil.copyfile(shipped, out / MODEL_FILE)
     kernel, bias = trained.model.get_layer(LOGIT_LAYER).get_weights()
     gate, gate_fit = fit_gate_for(out / MODEL_FILE, config.preprocessing, trained.train, config.seed)
-    np.savez(out / HEAD_FILE, dense_kernel=kernel.reshape(-1).astype(np.float32),
-             dense_bias=bias.astype(np.float32), **gate.arrays())
+    np.savez(
+        out / HEAD_FILE,
+        dense_kernel=kernel.reshape(-1).astype(np.float32),
+        dense_bias=bias.astype(np.float32),
+        **gate.arrays(),
+    )
     digest = hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest()
     block = first_trained_block(config.cache_layer)
     card = ModelCard(
-        model_version=f"xception-{dt.date.today():%Y%m%d}-{digest[:8]}", model_file=MODEL_FILE,
-        model_sha256=digest, head_file=HEAD_FILE, class_names=CLASS_NAMES, positive_class=POSITIVE_CLASS,
-        threshold=threshold, threshold_policy=threshold_report["description"],
-        preprocessing=config.preprocessing, calibration=platt,
+        model_version=f"xception-{dt.date.today():%Y%m%d}-{digest[:8]}",
+        model_file=MODEL_FILE,
+        model_sha256=digest,
+        head_file=HEAD_FILE,
+        class_names=CLASS_NAMES,
+        positive_class=POSITIVE_CLASS,
+        threshold=threshold,
+        threshold_policy=threshold_report["description"],
+        preprocessing=config.preprocessing,
+        calibration=platt,
     )
     predictor = Predictor(out, card=card)
-    card = replace(card, extra={
-        "architecture": f"Xception (ImageNet) at {config.input_size} px, blocks {block}-14 fine-tuned; "
-                        "global average pooling, dropout, one logit",
-        "runtime": "onnxruntime", "weights_format": variants["shipped"],
-        "input_size": [config.input_size, config.input_size, 3],
-        "preprocessing": config.preprocessing.describe(),
-        "threshold_choice": threshold_report, "calibration_choice": calibration_report,
-        **{name: classification_report(s.labels, probabilities[name], threshold) for name, s in sets.items()},
-        "weight_variants": variants,
-        "gradcam_vs_float32_gradienttape": gradcam_check(
-            trained.model, predictor, model_inputs(sets["validation"].pixels[::25][:32], config.preprocessing)),
-        "non_xray_gate": {**gate_fit, **evaluate_gate(predictor, trained.val)},
-        "split": trained.split,
-        "training": {**config.as_dict(), "epochs_run": len(trained.history.get("loss", [])),
-                     "class_weights": "balanced", "wall_time_minutes": round(trained.seconds / 60, 1),
-                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU only"},
-        "library_versions": library_versions(),
-        "intended_use": INTENDED_USE, "limits": LIMITS,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    })
+    card = replace(
+        card,
+        extra={
+            "architecture": f"Xception (ImageNet) at {config.input_size} px, blocks {block}-14 fine-tuned; "
+            "global average pooling, dropout, one logit",
+            "runtime": "onnxruntime",
+            "weights_format": variants["shipped"],
+            "input_size": [config.input_size, config.input_size, 3],
+            "preprocessing": config.preprocessing.describe(),
+            "threshold_choice": threshold_report,
+            "calibration_choice": calibration_report,
+            **{
+                name: classification_report(s.labels, probabilities[name], threshold)
+                for name, s in sets.items()
+            },
+            "weight_variants": variants,
+            "gradcam_vs_float32_gradienttape": gradcam_check(
+                trained.model,
+                predictor,
+                model_inputs(sets["validation"].pixels[::25][:32], config.preprocessing),
+            ),
+            "non_xray_gate": {**gate_fit, **evaluate_gate(predictor, trained.val)},
+            "split": trained.split,
+            "training": {
+                **config.as_dict(),
+                "epochs_run": len(trained.history.get("loss", [])),
+                "class_weights": "balanced",
+                "wall_time_minutes": round(trained.seconds / 60, 1),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPU only",
+            },
+            "library_versions": library_versions(),
+            "intended_use": INTENDED_USE,
+            "limits": LIMITS,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
     card.write(out)
-    write_report(build / "report", sets["external"].labels, probabilities["external"], threshold, trained.history)
-    print(json.dumps({k: card.to_json()[k] for k in ("model_version", "threshold", "validation", "external")},
-                     indent=1))
+    write_report(
+        build / "report", sets["external"].labels, probabilities["external"], threshold, trained.history
+    )
+    print(
+        json.dumps(
+            {k: card.to_json()[k] for k in ("model_version", "threshold", "validation", "external")}, indent=1
+        )
+    )
     return card
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Publish the checkpoint in --build-dir to --out again, without retraining "
-                    "(the training options come from the checkpoint's training.json).")
-    add_train_options(parser, ("build_dir", "out", "external_dev", "threshold_policy", "min_sensitivity",
-                               "threshold_on", "threshold_quantile", "calibrate_on", "bootstrap_rounds"))
+        "(the training options come from the checkpoint's training.json)."
+    )
+    add_train_options(
+        parser,
+        (
+            "build_dir",
+            "out",
+            "external_dev",
+            "threshold_policy",
+            "min_sensitivity",
+            "threshold_on",
+            "threshold_quantile",
+            "calibrate_on",
+            "bootstrap_rounds",
+        ),
+    )
     args = parser.parse_args(argv)
     trained, config = load_checkpoint(args.build_dir)
     publish(trained, config_from(args, config))

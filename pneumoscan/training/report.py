@@ -10,7 +10,9 @@ from pneumoscan.dataset import CLASS_NAMES
 from pneumoscan.metrics import calibration_bins, classification_report, roc_auc, roc_curve
 
 
-def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold: float, history: dict) -> None:
+def write_report(
+    folder: Path, labels: np.ndarray, probs: np.ndarray, threshold: float, history: dict
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,7 +25,13 @@ def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold:
     fpr, tpr, _ = roc_curve(labels, probs)
     ax.plot(fpr, tpr, label=f"AUC {roc_auc(labels, probs):.4f}")
     ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.scatter([1 - report["specificity"]], [report["sensitivity"]], color="red", zorder=3, label=f"threshold {threshold:.3f}")
+    ax.scatter(
+        [1 - report["specificity"]],
+        [report["sensitivity"]],
+        color="red",
+        zorder=3,
+        label=f"threshold {threshold:.3f}",
+    )
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, validation split")
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -36,8 +44,15 @@ def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold:
     ax.imshow(cells, cmap="Blues")
     for (row, col), value in np.ndenumerate(cells):
         ax.text(col, row, str(value), ha="center", va="center", color="black", fontsize=14)
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES,
-           xlabel="predicted", ylabel="true", title="Confusion matrix, validation")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=CLASS_NAMES,
+        yticklabels=CLASS_NAMES,
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix, validation",
+    )
     fig.tight_layout()
     fig.savefig(folder / "confusion_matrix.png", dpi=100)
     plt.close(fig)
@@ -46,13 +61,17 @@ def write_report(folder: Path, labels: np.ndarray, probs: np.ndarray, threshold:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.plot([mean for _, mean, _ in bins], [observed for _, _, observed in bins], "o-")
-    ax.set(xlabel="mean predicted probability", ylabel="fraction with pneumonia", title=f"Calibration (ECE {report['ece']:.3f})")
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="fraction with pneumonia",
+        title=f"Calibration (ECE {report['ece']:.3f})",
+    )
     fig.tight_layout()
     fig.savefig(folder / "calibration.png", dpi=100)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-    for ax, key in zip(axes, ("loss", "auc")):
+    for ax, key in zip(axes, ("loss", "auc"), strict=False):
         if key in history:
             ax.plot(range(1, len(history[key]) + 1), history[key], "o-", label="train")
             ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], "o-", label="validation")

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pneumoscan.dataset import data_root, list_labelled_images
+from pneumoscan.dataset import external_folder, list_labelled_images
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.inference import Predictor
@@ -41,8 +41,9 @@ def png_bytes(gray: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def score_family(predictor: Predictor, grays: list[np.ndarray], labels: np.ndarray,
-                 corruption: Callable, seed: int) -> tuple[dict, list[int]]:
+def score_family(
+    predictor: Predictor, grays: list[np.ndarray], labels: np.ndarray, corruption: Callable, seed: int
+) -> tuple[dict, list[int]]:
     """Figures at the stored threshold for one corruption, and the indices the gate refused."""
     rng = np.random.default_rng(seed)
     probabilities, refused = np.full(len(grays), np.nan), []
@@ -61,8 +62,13 @@ def robustness_report(predictor: Predictor, folder: Path, seed: int = 0) -> dict
     items = list_labelled_images(folder)
     labels = np.array([i.label for i in items])
     grays = [resize_to_input(decode_image(i.path.read_bytes()).gray) for i in items]
-    report: dict = {"folder": str(folder), "images": len(items), "model_version": predictor.model_version,
-                    "threshold": predictor.threshold, "families": {}}
+    report: dict = {
+        "folder": str(folder),
+        "images": len(items),
+        "model_version": predictor.model_version,
+        "threshold": predictor.threshold,
+        "families": {},
+    }
     refused_as_stored: set[int] = set()
     for name, corruption in REPORT.items():
         figures, refused = score_family(predictor, grays, labels, corruption, seed)
@@ -71,15 +77,22 @@ def robustness_report(predictor: Predictor, folder: Path, seed: int = 0) -> dict
         newly = sorted(set(refused) - refused_as_stored)
         figures.update(gate_refused=len(refused), newly_refused=[items[i].path.name for i in newly])
         report["families"][name] = figures
-        print(f"{name:32s} AUC {figures['auc']:.4f}  sens {figures['sensitivity']:.3f}  "
-              f"spec {figures['specificity']:.3f}  ECE {figures['ece']:.3f}  gate refused {len(refused)}", flush=True)
+        print(
+            f"{name:32s} AUC {figures['auc']:.4f}  sens {figures['sensitivity']:.3f}  "
+            f"spec {figures['specificity']:.3f}  ECE {figures['ece']:.3f}  gate refused {len(refused)}",
+            flush=True,
+        )
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--on", type=Path, default=data_root() / "chest_xray" / "external_dev",
-                        help="labelled folder (NORMAL/, PNEUMONIA/); default: the external set")
+    parser.add_argument(
+        "--on",
+        type=Path,
+        default=external_folder(),
+        help="labelled folder (NORMAL/, PNEUMONIA/); default: the external set",
+    )
     parser.add_argument("--model-dir", type=Path, default=None, help="model folder (default model_weights/)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random corruption severities")

@@ -21,7 +21,10 @@ def load_pixels(items: list[LabelledImage]) -> np.ndarray:
     from tqdm import tqdm
 
     return np.stack(
-        [resize_to_input(decode_image(i.path.read_bytes()).gray) for i in tqdm(items, desc="decode", unit="img")]
+        [
+            resize_to_input(decode_image(i.path.read_bytes()).gray)
+            for i in tqdm(items, desc="decode", unit="img")
+        ]
     )
 
 

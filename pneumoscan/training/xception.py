@@ -8,7 +8,6 @@ from pathlib import Path
 
 import keras
 
-
 LAST_CONV_LAYER = "block14_sepconv2_act"
 LOGIT_LAYER = "pneumonia_logit"
 WEIGHTS_PACKAGE = "pneumonia_model_package"
@@ -21,7 +20,8 @@ def packaged_imagenet_model() -> Path:
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            "ImageNet weights: install `pneumonia-model-package==0.3.0 --no-deps` or pass --base-weights imagenet"
+            "ImageNet weights: install `pneumonia-model-package==0.3.0 --no-deps` "
+            "or pass --base-weights imagenet"
         )
     found = glob.glob(os.path.join(spec.submodule_search_locations[0], "trained_models", "*.keras"))
     if not found:
