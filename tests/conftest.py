@@ -75,6 +75,17 @@ def model_copy(tmp_path: Path, model_dir: Path) -> Path:
     return copy
 
 
+def migrate(url: str) -> None:
+    """What the release step does before an app starts: bring the database to the code's schema."""
+    from pneumoscan.web import db, schema
+
+    engine = db.make_engine(url)
+    try:
+        schema.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def make_app(tmp_path: Path, model_dir: Path) -> Callable:
     """Build an app on a fresh SQLite file and upload folder; keyword arguments override config."""
@@ -92,6 +103,7 @@ def make_app(tmp_path: Path, model_dir: Path) -> Callable:
             "ADMIN_PASSWORD_HASH": "",
         }
         config.update(overrides)
+        migrate(config["DATABASE_URL"])
         app = create_app(config)
         app.test_client_class = BufferedClient
         return app

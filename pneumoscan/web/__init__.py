@@ -11,10 +11,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pneumoscan.model_card import CARD_FILE
-from pneumoscan.web import api, auth, db, error_handlers, files, pages, ratelimit, security
-from pneumoscan.web.config import REPO_ROOT, from_environment
+from pneumoscan.web import api, auth, cli, db, error_handlers, files, pages, ratelimit, security
+from pneumoscan.web.config import INSTANCE_PATH, REPO_ROOT, from_environment
 from pneumoscan.web.service import STORE_EXTENSION, sweep_orphans
-from pneumoscan.web.storage import UploadStore
+from pneumoscan.web.storage import UploadStore, make_store
 
 csrf = CSRFProtect()
 
@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         __name__,
         template_folder=str(REPO_ROOT / "templates"),
         static_folder=str(REPO_ROOT / "static"),
+        instance_path=str(INSTANCE_PATH),
     )
     app.config.from_mapping(from_environment(Path(app.instance_path), test_config))
     model_card = Path(app.config["MODEL_DIR"]) / CARD_FILE
@@ -44,16 +45,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     db.init_app(app)
     ratelimit.init_app(app)
-    store = UploadStore(app.config["UPLOAD_FOLDER"])
-    store.ensure()
-    store.sweep_stale()
+    store = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])
     app.extensions[STORE_EXTENSION] = store
-    with app.app_context():
-        try:
-            if removed := sweep_orphans(store, db.session()):
-                app.logger.info("removed %d stored file(s) that no result refers to", removed)
-        except SQLAlchemyError:
-            app.logger.warning("database unavailable at start; stored files not checked against it")
+    if isinstance(store, UploadStore):
+        _tidy_folder(app, store)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -61,4 +56,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(files.bp)
     csrf.exempt(api.bp)
     error_handlers.init_app(app)
+    cli.init_app(app)
     return app
+
+
+def _tidy_folder(app: Flask, store: UploadStore) -> None:
+    """Temporaries of dead workers and files whose row was never committed (folder storage only)."""
+    store.ensure()
+    store.sweep_stale()
+    with app.app_context():
+        try:
+            if removed := sweep_orphans(store, db.session()):
+                app.logger.info("removed %d stored file(s) that no result refers to", removed)
+        except SQLAlchemyError:
+            app.logger.warning("database unavailable at start; stored files not checked against it")

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTANCE_PATH = REPO_ROOT / "instance"
 MEGABYTE = 1024 * 1024
 
 
@@ -44,6 +45,15 @@ def secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def database_url(instance_path: Path) -> str:
+    """DATABASE_URL, else a SQLite file in the instance folder (the app and Alembic both use this)."""
+    from_env = os.environ.get("DATABASE_URL", "").strip()
+    if from_env:
+        return from_env
+    instance_path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{instance_path / 'pneumoscan.sqlite'}"
+
+
 def from_environment(instance_path: Path, given: dict | None = None) -> dict:
     """Every setting the app reads; values in `given` (tests) win over the environment.
 
@@ -52,10 +62,12 @@ def from_environment(instance_path: Path, given: dict | None = None) -> dict:
     concurrency = _int("WEB_CONCURRENCY", 1) or 1
     settings = {
         "DATABASE_URL": os.environ.get("DATABASE_URL", "").strip(),
+        "STORAGE": os.environ.get("STORAGE", "").strip().lower() or "filesystem",
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER", "").strip() or str(instance_path / "uploads"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 20 * MEGABYTE),
         "WEB_CONCURRENCY": concurrency,
         "RATE_LIMIT": os.environ.get("RATE_LIMIT", "30/minute").strip(),
+        "RATE_LIMIT_STORAGE_URI": os.environ.get("RATE_LIMIT_STORAGE_URI", "").strip() or "memory://",
         "ADMIN_PASSWORD_HASH": os.environ.get("ADMIN_PASSWORD_HASH", "").strip(),
         "MODEL_DIR": os.environ.get("MODEL_DIR", "").strip() or str(REPO_ROOT / "model_weights"),
         "ORT_THREADS": _int("ORT_THREADS", max(1, (os.cpu_count() or 1) // concurrency)),
@@ -66,9 +78,7 @@ def from_environment(instance_path: Path, given: dict | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
     }
     settings.update(given or {})
-    if not settings["DATABASE_URL"]:
-        instance_path.mkdir(parents=True, exist_ok=True)
-        settings["DATABASE_URL"] = f"sqlite:///{instance_path / 'pneumoscan.sqlite'}"
+    settings["DATABASE_URL"] = settings["DATABASE_URL"] or database_url(instance_path)
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = secret_key(instance_path)
     return settings

@@ -6,9 +6,9 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from pneumoscan.web.models import Base, PredictionRecord
+from pneumoscan.web import schema
+from pneumoscan.web.models import PredictionRecord
 
 EXTENSION = "pneumoscan.db"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -38,51 +38,32 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800)
 
 
-def create_schema(engine: Engine) -> None:
-    """IF NOT EXISTS, so several workers starting at once do not race each other."""
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            connection.execute(CreateTable(table, if_not_exists=True))
-            for index in table.indexes:
-                connection.execute(CreateIndex(index, if_not_exists=True))
-
-
 class Database:
-    """The app's engine plus whether its tables are known to exist yet."""
+    """The app's engine and its session factory."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.schema_ready = False
-
-    def ensure_schema(self) -> None:
-        if not self.schema_ready:
-            create_schema(self.engine)
-            self.schema_ready = True
 
 
 def init_app(app: Flask) -> None:
-    """Create the tables now if the database is up; otherwise on the first request that finds it.
+    """Refuse to start on a database behind the code; start anyway if it is unreachable now.
 
     The pool is emptied afterwards so no connection is inherited by forked gunicorn workers.
     """
     database = Database(app.config["DATABASE_URL"])
     app.extensions[EXTENSION] = database
     try:
-        database.ensure_schema()
+        schema.require_current(database.engine)
     except DBAPIError:
-        app.logger.warning("database unavailable at start; tables will be created when it returns")
-    database.engine.dispose()
-    app.before_request(_ensure_schema)
+        app.logger.warning("database unavailable at start; its schema will not be checked")
+    finally:
+        database.engine.dispose()
     app.teardown_appcontext(_close_session)
 
 
 def database() -> Database:
     return current_app.extensions[EXTENSION]
-
-
-def _ensure_schema() -> None:
-    database().ensure_schema()
 
 
 def session() -> Session:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from pneumoscan.web import schema
 from pneumoscan.web.forms import UploadForm
 from pneumoscan.web.pages import render_upload_form
 from pneumoscan.web.security import request_id
@@ -36,6 +37,22 @@ def http_error(error: HTTPException):
     return response
 
 
+def database_error(error: Exception):
+    """A missing table or column is a schema behind the code (500, logged with the fix), not an outage."""
+    if schema.is_mismatch(error):
+        current_app.logger.error(
+            "request %s: the database schema is behind the code (%s); run `%s`",
+            request_id(),
+            (str(getattr(error, "orig", error)).splitlines() or [""])[0],
+            schema.UPGRADE_COMMAND,
+        )
+        message = f"the database needs upgrading; quote request id {request_id()} when reporting it"
+        return http_error(InternalServerError(message))
+    if isinstance(error, DATABASE_DOWN):
+        return database_down(error)
+    return unexpected(error)
+
+
 def database_down(error: Exception):
     """503 rather than 500: the request was fine and will work once the database is back."""
     driver_error = getattr(error, "orig", None) or error
@@ -58,6 +75,6 @@ def unexpected(error: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
-    for error_class in DATABASE_DOWN:
-        app.register_error_handler(error_class, database_down)
+    for error_class in (*DATABASE_DOWN, ProgrammingError):
+        app.register_error_handler(error_class, database_error)
     app.register_error_handler(Exception, unexpected)

@@ -1,6 +1,9 @@
-"""Stored images, served only from the upload store, by prediction id, with fixed types."""
+"""Stored images, served only from the store (folder or table), by prediction id, with fixed types."""
 
 from __future__ import annotations
+
+import io
+from pathlib import Path
 
 from flask import Blueprint, abort, send_file
 
@@ -13,11 +16,20 @@ bp = Blueprint("files", __name__)
 
 
 def _serve(prediction_id, column: str):
+    """Stored names are unique and their bytes never change, so the name is the ETag."""
     row = db.session().get(PredictionRecord, str(prediction_id))
-    path = upload_store().path(getattr(row, column)) if row is not None else None
-    if path is None:
+    name = getattr(row, column) if row is not None else None
+    source = upload_store().read(name, db.session()) if name is not None else None
+    if source is None:
         abort(404, "no such image")
-    response = send_file(path, mimetype=CONTENT_TYPES[path.suffix], max_age=86400, conditional=True)
+    response = send_file(
+        io.BytesIO(source) if isinstance(source, bytes) else source,
+        mimetype=CONTENT_TYPES[Path(name).suffix],
+        max_age=86400,
+        conditional=True,
+        etag=name,
+        last_modified=row.created_at,
+    )
     response.cache_control.public = False
     response.cache_control.private = True
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1,10 +1,10 @@
-"""The stored result of scoring one upload."""
+"""The stored result of scoring one upload, and its files when they are kept in the database."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, TypeDecorator
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, LargeBinary, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
 
 
 class PredictionRecord(Base):
-    """The stored result of one analysed upload; the two file paths are relative to the upload folder."""
+    """The stored result of one analysed upload; the two file paths name its files in the store."""
 
     __tablename__ = "predictions"
 
@@ -50,3 +50,15 @@ class PredictionRecord(Base):
     inference_ms: Mapped[float] = mapped_column(Float)
     image_path: Mapped[str] = mapped_column(String(255))
     heatmap_path: Mapped[str] = mapped_column(String(255))
+
+
+class StoredFile(Base):
+    """One image or heatmap under its stored name, for STORAGE=database (see storage.DatabaseStore)."""
+
+    __tablename__ = "stored_files"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("predictions.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -22,7 +22,7 @@ from pneumoscan.web import db
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import PredictionRecord, utc_now
 from pneumoscan.web.security import request_id
-from pneumoscan.web.storage import UploadStore
+from pneumoscan.web.storage import DatabaseStore, UploadStore
 
 MAX_FILENAME_LENGTH = 255
 STORE_EXTENSION = "pneumoscan.store"
@@ -41,12 +41,17 @@ def sanitise_filename(raw: str | None) -> str:
 
 
 def record_upload(
-    data: bytes, filename: str | None, predictor: Predictor, store: UploadStore, session: Session
+    data: bytes,
+    filename: str | None,
+    predictor: Predictor,
+    store: UploadStore | DatabaseStore,
+    session: Session,
 ) -> PredictionRecord:
     """Estimate an upload and keep it; raises ImageRejected for uploads we refuse.
 
-    The row is committed only after both files are in place, and any failure removes them,
-    so a result is either complete (row + original + heatmap) or absent.
+    The row is committed only after both files are in place (or, in the database store, in
+    the same transaction), and any failure removes them, so a result is either complete
+    (row + original + heatmap) or absent.
     """
     decoded = decode_image(data)
     estimate = predictor.predict(decoded)
@@ -73,7 +78,14 @@ def record_upload(
         image_path=f"{prediction_id}{extension}",
         heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
     )
-    placed = store.put({row.image_path: original, row.heatmap_path: heatmap})
+    return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
+
+
+def save_result(
+    row: PredictionRecord, files: dict[str, bytes], store: UploadStore | DatabaseStore, session: Session
+) -> PredictionRecord:
+    """Place the files, then commit the row; if the commit fails the files go too (uploads, imports)."""
+    placed = store.put(files, session)
     try:
         session.add(row)
         session.commit()
@@ -84,8 +96,8 @@ def record_upload(
     return row
 
 
-def upload_store() -> UploadStore:
-    """The current app's upload store."""
+def upload_store() -> UploadStore | DatabaseStore:
+    """The current app's store (STORAGE)."""
     return current_app.extensions[STORE_EXTENSION]
 
 

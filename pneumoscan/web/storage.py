@@ -1,4 +1,11 @@
-"""The upload store: files under generated names, written whole or not at all.
+"""Where images and heatmaps live: a folder (STORAGE=filesystem) or a table (STORAGE=database).
+
+Both stores keep files under generated names and take part in the same all-or-nothing write:
+`put` before the result's row is committed, `remove` of what was put if the commit fails.
+The database store adds its rows to the result's own session, so they commit or roll back
+with it; that is what lets several instances on one PaaS share every file.
+
+The folder store writes files whole or not at all.
 
 Each file is written to a temporary name carrying the writer's pid, then renamed into place,
 so a reader never sees half a file and a worker killed mid-write leaves only a temporary file
@@ -15,13 +22,17 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from pneumoscan.formats import FORMATS, PNG
+from pneumoscan.web.models import StoredFile
 
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600
 ORPHAN_SECONDS = 600
 ORPHAN_WINDOW_SECONDS = 86400
 # Uploads kept as sent, plus PNG for heatmaps and the pixels of uploads that are not kept.
+STORAGES = ("filesystem", "database")
 CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {
     f.stored_suffix: f.mime_type for f in FORMATS if f.kept_as_uploaded
 }
@@ -55,8 +66,14 @@ class UploadStore:
         candidate = self.folder / name
         return candidate if candidate.is_file() else None
 
-    def put(self, files: dict[str, bytes]) -> list[str]:
-        """Write every file or none: on any failure, temporaries and renamed files are removed."""
+    def read(self, name: str, session: Session) -> Path | None:
+        return self.path(name)
+
+    def put(self, files: dict[str, bytes], session: Session | None = None) -> list[str]:
+        """Write every file or none: on any failure, temporaries and renamed files are removed.
+
+        Files are written at once, outside `session`; the caller removes them if its commit fails.
+        """
         self.ensure()
         temporaries: dict[str, Path] = {}
         placed: list[str] = []
@@ -121,3 +138,30 @@ class UploadStore:
         if removed:
             log.info("swept %d stale temporary upload file(s)", removed)
         return removed
+
+
+class DatabaseStore:
+    """Files as rows of `stored_files`, written in the caller's session so they commit with the result."""
+
+    def read(self, name: str, session: Session) -> bytes | None:
+        stored = session.get(StoredFile, name)
+        return stored.data if stored is not None else None
+
+    def put(self, files: dict[str, bytes], session: Session) -> list[str]:
+        """Add the rows; nothing is left to remove by hand if the commit fails, so returns []."""
+        session.add_all(
+            StoredFile(name=name, prediction_id=name.split(".", 1)[0], data=data) for name, data in files.items()
+        )
+        return []
+
+    def remove(self, names: list[str]) -> None:
+        """Nothing to do: `put` placed nothing outside the session, and a rollback undoes its rows."""
+
+
+def make_store(kind: str, upload_folder: str) -> UploadStore | DatabaseStore:
+    """The store STORAGE names; refuses anything else so a typo is not silently the default."""
+    if kind == "filesystem":
+        return UploadStore(upload_folder)
+    if kind == "database":
+        return DatabaseStore()
+    raise ValueError(f"STORAGE must be one of {', '.join(STORAGES)}, got {kind!r}")
