@@ -13,7 +13,9 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 
 .PHONY: run lint format test screenshot train bench load system-test-deps clean distclean
 
+# The database is brought to the code's schema first (the Procfile's release step).
 run: $(VENV)/.serve-stamp
+	$(BIN)/alembic upgrade head
 	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 1 --threads 4 --timeout 60 \
 		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
 
@@ -55,12 +57,14 @@ $(VENV)/.dev-stamp: requirements-dev.txt requirements-weights.txt $(VENV)/.serve
 	$(BIN)/python -m pip install -q --no-deps -r requirements-weights.txt
 	touch $@
 
-# Debian's chromium for the browser test and a PostgreSQL server for the PostgreSQL test.
-# Skipped where both are present, or where there is no apt-get (those tests then skip).
+# Debian's chromium for the browser test, a PostgreSQL server for the PostgreSQL tests and
+# redis-server for the several-instances test. Skipped where all are present, or where there is
+# no apt-get (those tests then skip).
 system-test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
 		echo "installing system packages:$$missing"; \
 		$(SUDO) apt-get update -q && $(APT_INSTALL) $$missing; \

@@ -45,13 +45,13 @@ def xray_paths(count: int) -> list[Path]:
     return picked[:count]
 
 
-def procfile_command(port: int, procfile: Path = REPO / "Procfile") -> str:
-    """The Procfile's `web:` command with $PORT set, bound to loopback instead of every interface."""
+def procfile_command(port: int, procfile: Path = REPO / "Procfile", process: str = "web") -> str:
+    """A Procfile command (`web:` by default) with $PORT set, bound to loopback instead of every interface."""
     for line in procfile.read_text().splitlines():
-        if line.startswith("web:"):
-            command = line.removeprefix("web:").strip()
+        if line.startswith(f"{process}:"):
+            command = line.removeprefix(f"{process}:").strip()
             return command.replace("0.0.0.0:", f"{LOOPBACK}:").replace("$PORT", str(port))
-    raise ValueError(f"no web: line in {procfile}")
+    raise ValueError(f"no {process}: line in {procfile}")
 
 
 def free_port() -> int:
@@ -178,7 +178,10 @@ def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 120.
 def procfile_server(
     env: dict[str, str] | None = None, timeout: float = 120.0, procfile: Path = REPO / "Procfile"
 ) -> Iterator[Server]:
-    """Start the Procfile's web command on a free loopback port with a throw-away database and store."""
+    """Run the Procfile's release step, then its web command on a free loopback port.
+
+    The database and upload folder are throw-away ones unless `env` names others.
+    """
     with tempfile.TemporaryDirectory(prefix="pneumoscan-load-") as tmp:
         workdir = Path(tmp)
         port = free_port()
@@ -193,6 +196,14 @@ def procfile_server(
             **(env or {}),
         }
         log_path = workdir / "server.log"
+        subprocess.run(
+            ["bash", "-c", procfile_command(port, procfile, "release")],
+            cwd=REPO,
+            env=server_env,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 ["bash", "-c", procfile_command(port, procfile)],

@@ -86,6 +86,12 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def upgrade_database() -> Callable[[str], None]:
+    """For tests that build their app (or a server) on a database of their own."""
+    return migrate
+
+
 @pytest.fixture
 def make_app(tmp_path: Path, model_dir: Path) -> Callable:
     """Build an app on a fresh SQLite file and upload folder; keyword arguments override config."""
