@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from pneumoscan.dataset import training_folder
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
+from tests.servers import PostgresServer, postgres_server, redis_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO_ROOT / "model_weights"
@@ -138,3 +139,17 @@ def csrf_token() -> Callable:
         return match.group(1)
 
     return fetch
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """One throw-away PostgreSQL cluster for the session; skips when its binaries are absent."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """One throw-away Redis server for the session; skips when redis-server is absent."""
+    with redis_server() as url:
+        yield url

@@ -1,19 +1,7 @@
-"""The app against a real PostgreSQL server through DATABASE_URL.
-
-A throw-away cluster is made in a temporary folder and served on a loopback port for this
-module only. `make test` installs Debian's postgresql; without its binaries the test skips.
-PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
-"""
+"""The app against a real PostgreSQL server through DATABASE_URL (tests/servers.py starts it)."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -22,90 +10,12 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) is not installed")
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None
-    )
-    return Path(found).parent if found else None
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return command
-    return ["runuser", "-u", "postgres", "--", *command]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def postgres_url():
-    """URL of an empty database on a fresh PostgreSQL cluster; the server stops afterwards."""
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; `make test` installs them")
-    if os.geteuid() == 0:
-        try:
-            server_user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no `postgres` user to run the server as")
-    workdir = Path(tempfile.mkdtemp(prefix="pneumoscan-pg-"))
-    if os.geteuid() == 0:
-        os.chown(workdir, server_user.pw_uid, server_user.pw_gid)
-    data, port = workdir / "data", _free_port()
-    subprocess.run(
-        _as_server_user(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "pneumoscan",
-                "-A",
-                "trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_server_user(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(workdir / "log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        with psycopg.connect(
-            f"host=127.0.0.1 port={port} user=pneumoscan dbname=postgres", autocommit=True
-        ) as conn:
-            conn.execute("CREATE DATABASE pneumoscan_test")
-        yield f"postgresql+psycopg://pneumoscan@127.0.0.1:{port}/pneumoscan_test"
-    finally:
-        subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(workdir, ignore_errors=True)
+def postgres_url(postgres, upgrade_database) -> str:
+    """An empty database on the session's PostgreSQL server, brought to the code's schema."""
+    url = postgres.new_database()
+    upgrade_database(url)
+    return url
 
 
 @pytest.fixture
