@@ -95,8 +95,13 @@ def upgrade_database() -> Callable[[str], None]:
 
 @pytest.fixture
 def make_app(tmp_path: Path, model_dir: Path) -> Callable:
-    """Build an app on a fresh SQLite file and upload folder; keyword arguments override config."""
-    from pneumoscan.web import create_app
+    """Build an app on a fresh SQLite file and upload folder; keyword arguments override config.
+
+    Every app's connection pool is emptied afterwards, so no connection outlives its test.
+    """
+    from pneumoscan.web import create_app, db
+
+    built = []
 
     def build(**overrides):
         config = {
@@ -113,9 +118,12 @@ def make_app(tmp_path: Path, model_dir: Path) -> Callable:
         migrate(config["DATABASE_URL"])
         app = create_app(config)
         app.test_client_class = BufferedClient
+        built.append(app)
         return app
 
-    return build
+    yield build
+    for app in built:
+        app.extensions[db.EXTENSION].engine.dispose()
 
 
 @pytest.fixture

@@ -102,7 +102,6 @@ def test_a_database_made_before_migrations_is_upgraded_with_its_rows(
     assert first["created_at"] == "2026-01-01T10:00:00.123456+00:00"
     assert first["probability"] == pytest.approx(0.1) and first["original_filename"] == "chest-1.jpeg"
     assert client.get(first["image_url"]).data == b"\xff\xd8\xffkept jpeg"
-    app.extensions[db.EXTENSION].engine.dispose()
 
 
 def test_the_migrations_build_exactly_the_models_schema(empty_database):
@@ -148,4 +147,3 @@ def test_a_missing_column_is_a_500_naming_the_fix_not_an_outage(empty_database, 
     assert listing.status_code == 500 and "needs upgrading" in listing.json["error"]
     assert "unavailable" not in listing.json["error"] and "Retry-After" not in listing.headers
     assert "alembic upgrade head" in caplog.text
-    app.extensions[db.EXTENSION].engine.dispose()

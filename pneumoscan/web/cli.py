@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,7 @@ def migrate_storage(target_kind: str) -> None:
 
 
 @click.command("export-data")
+@with_appcontext
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
 def export_data(archive: Path) -> None:
     """Write every result (rows as JSON, images and heatmaps) to ARCHIVE (a .zip)."""
@@ -89,6 +90,7 @@ def export_data(archive: Path) -> None:
 
 
 @click.command("import-data")
+@with_appcontext
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_data(archive: Path) -> None:
     """Restore the results in ARCHIVE (from export-data) into an empty database, ids and times kept."""

@@ -1,0 +1,137 @@
+"""STORAGE=database keeps images and heatmaps in their own table; commands move results between the
+stores and carry them to another host in a zip file."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+from sqlalchemy import func, select
+
+from pneumoscan.web import db
+from pneumoscan.web.models import PredictionRecord, StoredFile
+
+
+def upload(client, path):
+    with open(path, "rb") as handle:
+        reply = client.post("/api/v1/predictions", data={"file": (handle, path.name)})
+    assert reply.status_code == 201, reply.json
+    return reply.json
+
+
+def stored_files(app) -> dict[str, bytes]:
+    with app.app_context():
+        return {row.name: row.data for row in db.session().scalars(select(StoredFile))}
+
+
+def all_rows(app) -> list[dict]:
+    """Every column of every result, as the app reads them back."""
+    columns = [column.key for column in PredictionRecord.__table__.columns]
+    with app.app_context():
+        rows = db.session().scalars(select(PredictionRecord).order_by(PredictionRecord.id))
+        return [{key: getattr(row, key) for key in columns} for row in rows]
+
+
+def fetched(client, item) -> tuple[bytes, bytes]:
+    return client.get(item["image_url"]).data, client.get(item["heatmap_url"]).data
+
+
+@pytest.fixture
+def db_app(make_app):
+    return make_app(STORAGE="database")
+
+
+def test_database_storage_keeps_the_files_in_the_table_and_serves_them(db_app, tmp_path, xray_paths):
+    client = db_app.test_client()
+    item = upload(client, xray_paths[0])
+
+    files = stored_files(db_app)
+    assert set(files) == {f"{item['id']}.jpg", f"{item['id']}.heatmap.png"}
+    assert not (tmp_path / "uploads").exists() or not any((tmp_path / "uploads").iterdir())
+    image = client.get(item["image_url"])
+    heatmap = client.get(item["heatmap_url"])
+    assert image.status_code == 200 and image.data == files[f"{item['id']}.jpg"]
+    assert image.headers["Content-Type"] == "image/jpeg" and heatmap.headers["Content-Type"] == "image/png"
+    assert heatmap.data == files[f"{item['id']}.heatmap.png"] and heatmap.data.startswith(b"\x89PNG")
+    assert image.cache_control.private and image.cache_control.max_age == 86400
+    assert image.headers["X-Content-Type-Options"] == "nosniff" and image.headers["Last-Modified"]
+    again = client.get(item["image_url"], headers={"If-None-Match": image.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_database_storage_failed_commit_leaves_neither_row_nor_bytes(db_app, xray_paths, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    def refuse(self):
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(Session, "commit", refuse)
+    with open(xray_paths[0], "rb") as handle:
+        reply = db_app.test_client().post("/api/v1/predictions", data={"file": (handle, "x.jpeg")})
+    monkeypatch.undo()
+
+    assert reply.status_code == 503
+    assert all_rows(db_app) == [] and stored_files(db_app) == {}
+
+
+def test_an_unknown_storage_stops_the_start(make_app):
+    with pytest.raises(ValueError, match="STORAGE must be one of filesystem, database"):
+        make_app(STORAGE="s3")
+
+
+def test_storage_migrate_copies_every_result_and_can_be_run_again(make_app, tmp_path, xray_paths):
+    folder_app = make_app()
+    items = [upload(folder_app.test_client(), path) for path in xray_paths[:2]]
+    before = {item["id"]: fetched(folder_app.test_client(), item) for item in items}
+
+    first = folder_app.test_cli_runner().invoke(args=["storage", "migrate", "--to", "database"])
+    again = folder_app.test_cli_runner().invoke(args=["storage", "migrate", "--to", "database"])
+
+    assert first.exit_code == 0 and "copied 4 file(s), 0 already" in first.output
+    assert again.exit_code == 0 and "copied 0 file(s), 4 already" in again.output
+    db_app = make_app(STORAGE="database", UPLOAD_FOLDER=str(tmp_path / "gone"))
+    assert {item["id"]: fetched(db_app.test_client(), item) for item in items} == before
+
+    back = make_app(STORAGE="database", UPLOAD_FOLDER=str(tmp_path / "back"))
+    result = back.test_cli_runner().invoke(args=["storage", "migrate", "--to", "filesystem"])
+    assert result.exit_code == 0 and "copied 4 file(s), 0 already" in result.output
+    served = make_app(UPLOAD_FOLDER=str(tmp_path / "back"))
+    assert {item["id"]: fetched(served.test_client(), item) for item in items} == before
+
+
+def test_export_then_import_into_a_fresh_database_gives_the_same_rows_and_bytes(
+    make_app, tmp_path, xray_paths, postgres
+):
+    source = make_app()
+    items = [upload(source.test_client(), path) for path in xray_paths[:3]]
+    archive = tmp_path / "backup.zip"
+    exported = source.test_cli_runner().invoke(args=["export-data", str(archive)])
+    assert exported.exit_code == 0 and "exported 3 result(s)" in exported.output
+    with zipfile.ZipFile(archive) as bundle:
+        assert len(bundle.namelist()) == 1 + 2 * len(items)
+
+    for storage in ("filesystem", "database"):
+        target = make_app(
+            DATABASE_URL=postgres.new_database(), STORAGE=storage, UPLOAD_FOLDER=str(tmp_path / storage)
+        )
+        imported = target.test_cli_runner().invoke(args=["import-data", str(archive)])
+        assert imported.exit_code == 0 and "imported 3 result(s)" in imported.output, imported.output
+        assert all_rows(target) == all_rows(source)
+        for item in items:
+            assert fetched(target.test_client(), item) == fetched(source.test_client(), item)
+            assert target.test_client().get(f"/api/v1/predictions/{item['id']}").json == item
+        refused = target.test_cli_runner().invoke(args=["import-data", str(archive)])
+        assert refused.exit_code != 0 and "needs an empty one" in refused.output
+        with target.app_context():
+            assert db.session().scalar(select(func.count()).select_from(PredictionRecord)) == 3
+
+
+def test_a_result_missing_its_file_stops_the_export(make_app, tmp_path, xray_paths):
+    app = make_app()
+    item = upload(app.test_client(), xray_paths[0])
+    (tmp_path / "uploads" / f"{item['id']}.heatmap.png").unlink()
+
+    result = app.test_cli_runner().invoke(args=["export-data", str(tmp_path / "out.zip")])
+
+    assert result.exit_code != 0 and f"{item['id']}.heatmap.png is missing" in result.output
