@@ -111,7 +111,9 @@ def redis_server() -> Iterator[str]:
                 break
             except redis.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start: {(workdir / 'log').read_text()}") from None
+                    raise RuntimeError(
+                        f"redis-server did not start: {(workdir / 'log').read_text()}"
+                    ) from None
                 time.sleep(0.05)
             finally:
                 client.close()

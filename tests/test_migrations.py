@@ -132,7 +132,9 @@ def test_the_app_refuses_to_start_on_a_database_behind_the_code(tmp_path, model_
         command.upgrade(alembic, "0001_predictions")
     engine.dispose()
 
-    with pytest.raises(schema.SchemaBehind, match=f"at revision 0001_predictions but this code needs {schema.head()}"):
+    with pytest.raises(
+        schema.SchemaBehind, match=f"at revision 0001_predictions but this code needs {schema.head()}"
+    ):
         create_app(config)
 
 

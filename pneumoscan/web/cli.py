@@ -44,7 +44,9 @@ def _read(store: UploadStore | DatabaseStore, name: str, session: Session) -> by
 
 
 def _all_rows(session: Session):
-    return session.scalars(select(PredictionRecord).order_by(PredictionRecord.created_at, PredictionRecord.id))
+    return session.scalars(
+        select(PredictionRecord).order_by(PredictionRecord.created_at, PredictionRecord.id)
+    )
 
 
 @storage.command("migrate")

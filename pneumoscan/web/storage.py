@@ -150,7 +150,8 @@ class DatabaseStore:
     def put(self, files: dict[str, bytes], session: Session) -> list[str]:
         """Add the rows; nothing is left to remove by hand if the commit fails, so returns []."""
         session.add_all(
-            StoredFile(name=name, prediction_id=name.split(".", 1)[0], data=data) for name, data in files.items()
+            StoredFile(name=name, prediction_id=name.split(".", 1)[0], data=data)
+            for name, data in files.items()
         )
         return []
 

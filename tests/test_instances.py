@@ -1,0 +1,163 @@
+"""Several instances behind one router: two gunicorns from the Procfile on different ports share
+one PostgreSQL database (STORAGE=database), one Redis for the rate limit, and SECRET_KEY.
+
+Everything one instance writes must be readable through the other, and survive both being
+restarted without their upload folders (each start gets a fresh one, removed when it stops).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from scripts.load_test import Server, procfile_server, request, run_load, verify_stored
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) is not installed")
+
+RESULTS = 20
+PASSWORD = "shared by both instances"
+
+
+@contextlib.contextmanager
+def two_instances(env: dict[str, str]) -> Iterator[tuple[Server, Server]]:
+    """Two Procfile servers (release step first) on the same settings."""
+    with procfile_server(env) as first, procfile_server(env) as second:
+        yield first, second
+
+
+@pytest.fixture(scope="module")
+def shared(model_dir, xray_dir, postgres, redis_url) -> dict[str, str]:
+    """What a PaaS hands every instance: a fresh database (not yet migrated), Redis and a secret."""
+    return {
+        "DATABASE_URL": postgres.new_database().replace("postgresql+psycopg://", "postgres://"),
+        "STORAGE": "database",
+        "RATE_LIMIT_STORAGE_URI": redis_url,
+        "SECRET_KEY": secrets.token_hex(16),
+        "RATE_LIMIT": "",
+        "MODEL_DIR": str(model_dir),
+    }
+
+
+def _incomplete_results(database_url: str) -> list[tuple]:
+    """Rows that do not have exactly their two stored files (and files with no row)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            """SELECT p.id, count(f.name) FROM predictions p
+               LEFT JOIN stored_files f ON f.prediction_id = p.id GROUP BY p.id HAVING count(f.name) <> 2
+               UNION ALL
+               SELECT f.prediction_id, 0 FROM stored_files f
+               LEFT JOIN predictions p ON p.id = f.prediction_id WHERE p.id IS NULL"""
+        ).fetchall()
+
+
+def _row_count(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
+
+
+def _everything(server: Server, created: list[dict]) -> dict[str, tuple]:
+    """Each result's page, API record, image and heatmap as one instance serves them."""
+    served = {}
+    for item in created:
+        path = f"/predictions/{item['id']}"
+        page = request(server.base_url + path)
+        record = request(f"{server.base_url}/api/v1{path}")
+        image, heatmap = (
+            request(f"{server.base_url}{path}/image"),
+            request(f"{server.base_url}{path}/heatmap"),
+        )
+        assert [page[0], record[0], image[0], heatmap[0]] == [200] * 4, item["id"]
+        assert item["id"] in page[2].decode() and json.loads(record[2])["id"] == item["id"]
+        served[item["id"]] = (json.loads(record[2])["probability"], image[2], heatmap[2])
+    return served
+
+
+def test_results_written_by_one_instance_are_served_by_the_other_and_survive_restarts(shared, xray_paths):
+    with two_instances(shared) as (first, second):
+        load = run_load(
+            first.base_url, xray_paths[:RESULTS], clients=2, uploads_per_client=10, max_seconds=300
+        )
+        assert load.statuses == [201] * RESULTS, load.errors
+        assert verify_stored(second.base_url, load.created) == []
+        from_first, from_second = _everything(first, load.created), _everything(second, load.created)
+        assert from_second == from_first
+        history = request(f"{second.base_url}/history")[2].decode()
+        assert re.search(rf"\b{RESULTS}\b", history)
+
+    with two_instances(shared) as (first, second):
+        assert _everything(second, load.created) == from_first
+        assert _everything(first, load.created) == from_first
+    assert _incomplete_results(shared["DATABASE_URL"]) == []
+
+
+def test_a_worker_killed_during_uploads_leaves_no_row_without_its_bytes(shared, xray_paths):
+    before = _row_count(shared["DATABASE_URL"])
+    with procfile_server(shared) as server:
+        load = {}
+        uploads = threading.Thread(
+            target=lambda: load.setdefault(
+                "result",
+                run_load(server.base_url, xray_paths[:12], clients=3, uploads_per_client=4, max_seconds=300),
+            )
+        )
+        uploads.start()
+        _, workers = server.gunicorn_pids()
+        time.sleep(1.5)
+        killed = workers[0]
+        os.kill(killed, signal.SIGKILL)
+        uploads.join(timeout=330)
+        result = load["result"]
+
+        assert killed not in server.gunicorn_pids()[1]
+        assert result.statuses.count(201) == len(result.created) > 0
+        assert verify_stored(server.base_url, result.created, rows_before=before) == []
+    assert _incomplete_results(shared["DATABASE_URL"]) == []
+
+
+def test_rate_limit_and_sessions_are_shared_across_instances(shared):
+    env = {**shared, "RATE_LIMIT": "4/minute", "ADMIN_PASSWORD_HASH": generate_password_hash(PASSWORD)}
+    basic = {"Authorization": "Basic " + base64.b64encode(f"api:{PASSWORD}".encode()).decode()}
+    with two_instances(env) as (first, second):
+        status, headers, body = request(f"{first.base_url}/login")
+        cookie = headers["set-cookie"].split(";", 1)[0]
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', body.decode()).group(1)
+        form = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        wrong = request(
+            f"{first.base_url}/login",
+            "POST",
+            urlencode({"csrf_token": token, "password": "guess"}).encode(),
+            form,
+        )
+        right = request(
+            f"{first.base_url}/login",
+            "POST",
+            urlencode({"csrf_token": token, "password": PASSWORD}).encode(),
+            form,
+        )
+        assert (wrong[0], right[0]) == (401, 303)
+        signed_in = right[1]["set-cookie"].split(";", 1)[0]
+
+        assert request(f"{second.base_url}/history", headers={"Cookie": signed_in})[0] == 200
+        assert request(f"{second.base_url}/history", headers={"Cookie": cookie})[0] == 302
+
+        empty = {**basic, "Content-Type": "multipart/form-data; boundary=x"}
+        third = request(f"{second.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty)
+        fourth = request(f"{first.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty)
+        refused = [
+            request(f"{s.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty) for s in (second, first)
+        ]
+        assert (third[0], fourth[0]) == (400, 400)
+        assert [r[0] for r in refused] == [429, 429]
+        assert all(0 < int(r[1]["retry-after"]) <= 60 for r in refused)
