@@ -149,3 +149,15 @@ def test_a_missing_column_is_a_500_naming_the_fix_not_an_outage(empty_database, 
     assert listing.status_code == 500 and "needs upgrading" in listing.json["error"]
     assert "unavailable" not in listing.json["error"] and "Retry-After" not in listing.headers
     assert "alembic upgrade head" in caplog.text
+
+
+def test_the_app_refuses_a_database_upgraded_by_newer_code(tmp_path, model_dir):
+    url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
+    engine = db.make_engine(url)
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    engine.dispose()
+
+    with pytest.raises(schema.SchemaBehind, match="9999_from_the_future, which this code does not know"):
+        create_app({"DATABASE_URL": url, "MODEL_DIR": str(model_dir), "SECRET_KEY": "x"})

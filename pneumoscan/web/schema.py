@@ -23,16 +23,20 @@ _SQLITE_MISSING = ("no such table", "no such column", "has no column named")
 
 
 class SchemaBehind(RuntimeError):
-    """The database lacks revisions this code needs."""
+    """The database is not at the revision this code needs (normally behind it)."""
 
 
 def alembic_config() -> Config:
     return Config(str(REPO_ROOT / "alembic.ini"))
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head() -> str:
     """The newest revision, the one this code expects."""
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def current(engine: Engine) -> str | None:
@@ -49,8 +53,17 @@ def upgrade(engine: Engine) -> None:
 
 
 def require_current(engine: Engine) -> None:
-    """Raise SchemaBehind, naming the command that fixes it, unless the database is at head."""
+    """Raise SchemaBehind, naming the command that fixes it, unless the database is at head.
+
+    A revision this code does not know means the database was upgraded by newer code (a
+    deploy rolled back): upgrading cannot help, so that is said instead.
+    """
     found, wanted = current(engine), head()
+    if found is not None and found not in {script.revision for script in _scripts().walk_revisions()}:
+        raise SchemaBehind(
+            f"the database schema is at revision {found}, which this code does not know: "
+            "it was upgraded by a newer version of PneumoScan; deploy that version again"
+        )
     if found != wanted:
         raise SchemaBehind(
             f"the database schema is at revision {found or 'none'} but this code needs {wanted}; "
