@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pneumoscan.formats import FORMATS, PNG
@@ -144,8 +145,8 @@ class DatabaseStore:
     """Files as rows of `stored_files`, written in the caller's session so they commit with the result."""
 
     def read(self, name: str, session: Session) -> bytes | None:
-        stored = session.get(StoredFile, name)
-        return stored.data if stored is not None else None
+        """Just the bytes, not an object kept in the session: a long command reads every file."""
+        return session.scalar(select(StoredFile.data).where(StoredFile.name == name))
 
     def put(self, files: dict[str, bytes], session: Session) -> list[str]:
         """Add the rows; nothing is left to remove by hand if the commit fails, so returns []."""
