@@ -104,4 +104,7 @@ def test_serving_never_imports_tensorflow(tmp_path, model_dir):
         "UPLOAD_FOLDER": str(tmp_path / "up"),
         "SECRET_KEY": "x",
     }
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env, check=True, timeout=120
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=120)
