@@ -100,6 +100,30 @@ def test_storage_migrate_copies_every_result_and_can_be_run_again(make_app, tmp_
     assert {item["id"]: fetched(served.test_client(), item) for item in items} == before
 
 
+def test_an_interrupted_storage_migrate_finishes_when_run_again(make_app, xray_paths, monkeypatch):
+    from pneumoscan.web.storage import DatabaseStore
+
+    app = make_app()
+    items = [upload(app.test_client(), path) for path in xray_paths[:2]]
+    real_put, calls = DatabaseStore.put, []
+
+    def fail_second(self, files, session):
+        calls.append(files)
+        if len(calls) == 2:
+            raise OSError("connection lost")
+        return real_put(self, files, session)
+
+    monkeypatch.setattr(DatabaseStore, "put", fail_second)
+    interrupted = app.test_cli_runner().invoke(args=["storage", "migrate", "--to", "database"])
+    monkeypatch.undo()
+    assert interrupted.exit_code != 0 and len(stored_files(app)) == 2
+
+    resumed = app.test_cli_runner().invoke(args=["storage", "migrate", "--to", "database"])
+
+    assert resumed.exit_code == 0 and "copied 2 file(s), 2 already" in resumed.output
+    assert {name.split(".", 1)[0] for name in stored_files(app)} == {item["id"] for item in items}
+
+
 def test_export_then_import_into_a_fresh_database_gives_the_same_rows_and_bytes(
     make_app, tmp_path, xray_paths, postgres
 ):
