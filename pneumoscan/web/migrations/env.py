@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 
 from pneumoscan.web.config import INSTANCE_PATH, database_url
@@ -20,6 +22,7 @@ given = context.config.attributes.get("connection")
 if given is not None:
     _migrate(given)
 else:
+    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     engine = make_engine(database_url(INSTANCE_PATH))
     try:
         with engine.connect() as connection:
