@@ -2,7 +2,6 @@
 
 import csv
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 from pneumoscan.dataset import list_labelled_images
 from pneumoscan.decode import decode_image
-from pneumoscan.inference import Predictor
+from pneumoscan.inference import Predictor, calibrated_probability
 from pneumoscan.metrics import bootstrap_thresholds
 from pneumoscan.model_card import ModelCard
 
@@ -50,6 +49,7 @@ def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
     result = run_cli("predict", small_kaggle_folder, "--csv", out)
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(out.read_text().splitlines()))
+    card = ModelCard.load(model_dir)
     assert len(rows) == 9
     assert list(rows[0]) == ["path", "probability", "logit", "label", "threshold", "model_version", "error"]
     errors = [r for r in rows if r["label"] == "ERROR"]
@@ -58,7 +58,7 @@ def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
         if row["label"] != "ERROR":
             probability, logit = float(row["probability"]), float(row["logit"])
             assert row["label"] == ("PNEUMONIA" if probability >= float(row["threshold"]) else "NORMAL")
-            assert probability == 1 / (1 + math.exp(-logit)), "written at full precision"
+            assert probability == calibrated_probability(logit, card.calibration), "written at full precision"
     assert "9/9 images" in result.stderr
 
 

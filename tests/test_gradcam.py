@@ -34,7 +34,8 @@ def test_numpy_gradcam_matches_gradienttape_on_real_xrays(model_dir, xray_paths)
         bias = float(head["dense_bias"].reshape(-1)[0])
     for path in xray_paths[:12]:
         logits, activations = run_model(
-            predictor.session, to_model_input(decode_image(path.read_bytes()).gray)[None]
+            predictor.session,
+            to_model_input(decode_image(path.read_bytes()).gray, predictor.card.preprocessing)[None],
         )
         reference, logit = gradienttape_gradcam(tf, activations[0], predictor.dense_kernel, bias)
         served = gradcam(activations[0], predictor.dense_kernel)

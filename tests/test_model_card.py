@@ -20,8 +20,8 @@ def test_committed_card_round_trips(model_dir, tmp_path):
     assert ModelCard.load(tmp_path) == card
     assert list(written)[: len(original)] == list(original)
     assert {key: written[key] for key in original} == original
-    assert written["preprocessing_parameters"] == {"input_size": 224, "clahe_clip": 2.0}
-    assert written["calibration"] == {"method": "none", "scale": 1.0, "bias": 0.0}
+    assert written["preprocessing_parameters"] == original["preprocessing_parameters"]
+    assert written["calibration"] == original["calibration"]
 
 
 def test_a_complete_card_is_written_back_byte_for_byte(model_dir, tmp_path):

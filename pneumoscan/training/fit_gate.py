@@ -36,7 +36,7 @@ RANGE_MARGIN = np.array(
     ]
 )
 SCORE_QUANTILE = 0.999
-SCORE_MARGIN = 1.2
+SCORE_MARGIN = 1.5
 MAX_COLOURFULNESS = 12.0
 
 
@@ -49,10 +49,13 @@ def with_corrupted_copies(grays: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([grays, np.stack(copies)])
 
 
-def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
-    """Ranges and distances that 99.9% of training X-rays fall within, widened by a margin
-    (no non-X-ray image is used to fit it; the margins were set looking at the refusal rates)."""
-    template = np.mean([layout(g) for g in grays], axis=0)
+def fit_gate(pooled: np.ndarray, grays: np.ndarray, clean: int) -> XrayGate:
+    """Ranges and distances that 99.9% of training X-rays fall within (the first `clean` rows as
+    stored, the rest corrupted copies). The statistics' ranges are the clean X-rays' widened by a
+    margin of their own width, stretched further to the whole range of the corrupted copies, with no margin of theirs: a
+    margin proportional to the corrupted range would let smooth gradients through. No non-X-ray
+    image is used to fit it; the margins were set looking at the refusal rates."""
+    template = np.mean([layout(g) for g in grays[:clean]], axis=0)
     template = (template - template.mean()) / template.std()
     stats = np.stack([image_statistics(g, template) for g in grays])
     mean = pooled.mean(axis=0)
@@ -60,8 +63,10 @@ def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
     components = vt[:COMPONENTS]
     projected = (pooled - mean) @ components.T
     residual = (pooled - mean) - projected @ components
-    low, high = np.quantile(stats, TAIL, axis=0), np.quantile(stats, 1 - TAIL, axis=0)
+    low, high = np.quantile(stats[:clean], TAIL, axis=0), np.quantile(stats[:clean], 1 - TAIL, axis=0)
     margin = RANGE_MARGIN * (high - low)
+    low = np.minimum(low - margin, stats[clean:].min(axis=0))
+    high = np.maximum(high + margin, stats[clean:].max(axis=0))
     gate = XrayGate(
         mean=mean.astype(np.float32),
         components=components.astype(np.float32),
@@ -69,8 +74,8 @@ def fit_gate(pooled: np.ndarray, grays: np.ndarray) -> XrayGate:
         residual_var=float(np.mean(np.sum(residual**2, axis=1))),
         max_score=np.inf,
         max_colourfulness=MAX_COLOURFULNESS,
-        low=(low - margin).astype(np.float32),
-        high=(high + margin).astype(np.float32),
+        low=low.astype(np.float32),
+        high=high.astype(np.float32),
         template=template.astype(np.float32),
     )
     max_score = SCORE_MARGIN * float(np.quantile(gate.feature_distance(pooled), SCORE_QUANTILE))
@@ -115,7 +120,7 @@ def fit_gate_for(
     """The gate of one ONNX model, fitted on its training X-rays and a corrupted copy of each."""
     grays = with_corrupted_copies(load_pixels(train), seed)
     pooled = served_outputs(model_path, grays, preprocessing)[1]
-    return fit_gate(pooled, grays), {
+    return fit_gate(pooled, grays, len(train)), {
         "fitted_on": f"{len(train)} training X-rays and a corrupted copy of each"
     }
 
