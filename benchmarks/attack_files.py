@@ -151,8 +151,9 @@ def jpeg_with_patient_text(gray: np.ndarray) -> bytes:
     exif[0x013B] = PATIENT_TEXT
     xmp = f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description>{PATIENT_TEXT}</rdf:Description></x:xmpmeta>'
     buffer = io.BytesIO()
-    Image.fromarray(gray).save(buffer, "JPEG", quality=90, comment=PATIENT_TEXT, exif=exif.tobytes(),
-                               xmp=xmp.encode())
+    Image.fromarray(gray).save(
+        buffer, "JPEG", quality=90, comment=PATIENT_TEXT, exif=exif.tobytes(), xmp=xmp.encode()
+    )
     return buffer.getvalue()
 
 
@@ -173,6 +174,11 @@ def big_files() -> dict[str, bytes]:
     """The three 49-megapixel files whose decoding once took a worker past 1 GB, and the largest
     of each kind that is still decoded in one piece (just under DECODE_MAX_PIXELS, and an RLE
     DICOM just under the compressed-size cap)."""
-    return {"16-bit PNG 7000x7000": png_16_bit(), "RGBA PNG 7000x7000": png_rgba(),
-            "RLE DICOM 7000x7000": rle_dicom(), "16-bit PNG 2820x2820": png_16_bit(2820),
-            "RGBA PNG 2820x2820": png_rgba(2820), "RLE DICOM 3500x3500": rle_dicom(3500)}
+    return {
+        "16-bit PNG 7000x7000": png_16_bit(),
+        "RGBA PNG 7000x7000": png_rgba(),
+        "RLE DICOM 7000x7000": rle_dicom(),
+        "16-bit PNG 2820x2820": png_16_bit(2820),
+        "RGBA PNG 2820x2820": png_rgba(2820),
+        "RLE DICOM 3500x3500": rle_dicom(3500),
+    }

@@ -201,10 +201,13 @@ def reset_peak_rss(pid: int) -> None:
 def bench_attacks(paths: list[Path]) -> None:
     """Peak RSS of one Procfile worker answering each hostile upload, and its status."""
     gray = np.asarray(Image.open(paths[0]).convert("L"))
-    files = {**attack_files.big_files(), "Deflated DICOM bomb": attack_files.deflated_dicom_bomb(),
-             "DICOM, 2 frames, no count": attack_files.two_frames_without_count(),
-             "JPEG with patient text": attack_files.jpeg_with_patient_text(gray),
-             "PNG with patient text": attack_files.png_with_patient_text(gray)}
+    files = {
+        **attack_files.big_files(),
+        "Deflated DICOM bomb": attack_files.deflated_dicom_bomb(),
+        "DICOM, 2 frames, no count": attack_files.two_frames_without_count(),
+        "JPEG with patient text": attack_files.jpeg_with_patient_text(gray),
+        "PNG with patient text": attack_files.png_with_patient_text(gray),
+    }
     with procfile_server({"WEB_CONCURRENCY": "1"}) as server:
         _, workers = server.gunicorn_pids()
         upload(server.base_url, paths[0])
@@ -212,8 +215,10 @@ def bench_attacks(paths: list[Path]) -> None:
         for name, data in files.items():
             reset_peak_rss(workers[0])
             status, reply, seconds = upload(server.base_url, paths[0], data)
-            print(f"  {name} ({len(data) / 1e6:.2f} MB): {status} in {seconds:.2f} s, "
-                  f"peak worker RSS {rss_mb(workers[0], 'VmHWM'):.0f} MB (bar: 350 MB)")
+            print(
+                f"  {name} ({len(data) / 1e6:.2f} MB): {status} in {seconds:.2f} s, "
+                f"peak worker RSS {rss_mb(workers[0], 'VmHWM'):.0f} MB (bar: 350 MB)"
+            )
     with procfile_server() as server:
         upload(server.base_url, paths[0])
         timed = [slow_clients(server.base_url, paths[1 + n]) for n in range(3)]

@@ -262,9 +262,13 @@ def _png_in_strips(data: bytes, width: int, height: int) -> tuple[Image.Image, i
         count = min(rows, height - top)
         filtered = _inflate_exactly(inflater, idat, count * row_bytes)
         strip_header = header[:4] + struct.pack(">I", count + bool(above)) + header[8:12] + b"\x00"
-        strip_png = (data[:8] + png_chunk(b"IHDR", strip_header) + extras
-                     + png_chunk(b"IDAT", zlib.compress((b"\x00" + above if above else b"") + filtered, 0))
-                     + png_chunk(b"IEND", b""))
+        strip_png = (
+            data[:8]
+            + png_chunk(b"IHDR", strip_header)
+            + extras
+            + png_chunk(b"IDAT", zlib.compress((b"\x00" + above if above else b"") + filtered, 0))
+            + png_chunk(b"IEND", b"")
+        )
         strip = Image.open(io.BytesIO(strip_png), formats=["PNG"])
         strip.load()
         if above:
@@ -356,8 +360,9 @@ def _from_image(image: Image.Image, orientation: int, source_format: str) -> Dec
             colour = colourfulness(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
     if orientation in _ORIENTATION:
         gray = gray.transpose(_ORIENTATION[orientation])
-    return DecodedImage(gray=np.asarray(gray), source_format=source_format, colourfulness=colour,
-                        orientation=orientation)
+    return DecodedImage(
+        gray=np.asarray(gray), source_format=source_format, colourfulness=colour, orientation=orientation
+    )
 
 
 def _on_black(image: Image.Image) -> Image.Image:

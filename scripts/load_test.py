@@ -341,8 +341,9 @@ class SlowClientResult:
     seconds: float
 
 
-def slow_clients(base_url: str, path: Path, slow: int = 8, idle: int = 50, trickle_every: float = 0.5,
-                 settle: float = 1.0) -> SlowClientResult:
+def slow_clients(
+    base_url: str, path: Path, slow: int = 8, idle: int = 50, trickle_every: float = 0.5, settle: float = 1.0
+) -> SlowClientResult:
     """`slow` clients send an upload's headers and then one body byte every `trickle_every` s,
     `idle` clients connect and send nothing; then /healthz and one real upload are timed.
     Loopback only; every hostile connection is closed on return."""
@@ -359,8 +360,10 @@ def slow_clients(base_url: str, path: Path, slow: int = 8, idle: int = 50, trick
                 with contextlib.suppress(OSError):
                     sock.sendall(b"x")
 
-    head = (f"POST /api/v1/predictions HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000000\r\n"
-            "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n").encode()
+    head = (
+        f"POST /api/v1/predictions HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000000\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n"
+    ).encode()
     trickler = threading.Thread(target=trickle, daemon=True)
     try:
         for _ in range(slow):
@@ -406,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this long")
     parser.add_argument("--workers", help="WEB_CONCURRENCY for the server (default: the Procfile's)")
     parser.add_argument("--procfile", type=Path, default=REPO / "Procfile", help="to compare other settings")
-    parser.add_argument("--slow-clients", action="store_true",
-                        help="only time /healthz plus an upload under 8 slow-body and 50 idle connections")
+    parser.add_argument(
+        "--slow-clients",
+        action="store_true",
+        help="only time /healthz plus an upload under 8 slow-body and 50 idle connections",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.clients * args.uploads <= 5000:
         parser.error("clients x uploads must be between 1 and 5000")
@@ -418,8 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         with procfile_server(env, procfile=args.procfile) as server:
             upload(server.base_url, paths[0])
             timed = slow_clients(server.base_url, paths[1])
-        print(f"8 slow-body + 50 idle connections: /healthz {timed.health_status} and upload "
-              f"{timed.upload_status} in {timed.seconds:.2f} s (bar: 2 s)")
+        print(
+            f"8 slow-body + 50 idle connections: /healthz {timed.health_status} and upload "
+            f"{timed.upload_status} in {timed.seconds:.2f} s (bar: 2 s)"
+        )
         return 0 if timed.seconds <= 2 and (timed.health_status, timed.upload_status) == (200, 201) else 1
     with procfile_server(env, procfile=args.procfile) as server:
         print(f"server: {procfile_command(0, args.procfile).replace(':0 ', ':PORT ')}")

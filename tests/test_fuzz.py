@@ -20,8 +20,18 @@ from tests.test_dicom import make_dicom
 # Decoders remark on garbage with UserWarnings (corrupt EXIF, unknown DICOM tags); refusals are checked.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-MAGICS = [b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", bytes(128) + b"DICM", b"\x02\x00", b"\x08\x00",
-          b"GIF89a", b"II*\x00", b"%PDF", b"<svg"]
+MAGICS = [
+    b"",
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    bytes(128) + b"DICM",
+    b"\x02\x00",
+    b"\x08\x00",
+    b"GIF89a",
+    b"II*\x00",
+    b"%PDF",
+    b"<svg",
+]
 
 
 def outcome(data: bytes) -> DecodedImage | ImageRejected:
@@ -39,8 +49,12 @@ def outcome(data: bytes) -> DecodedImage | ImageRejected:
 
 def real_files(gray: np.ndarray) -> dict[str, bytes]:
     files = {}
-    for fmt, options in (("JPEG", {"quality": 80}), ("JPEG", {"progressive": True}), ("PNG", {}),
-                         ("PNG", {"interlace": True})):
+    for fmt, options in (
+        ("JPEG", {"quality": 80}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("PNG", {"interlace": True}),
+    ):
         buffer = io.BytesIO()
         Image.fromarray(gray).save(buffer, fmt, **options)
         files[f"{fmt}{options}"] = buffer.getvalue()
@@ -85,8 +99,10 @@ def test_truncated_real_files(name: str, fraction: float) -> None:
     outcome(data[: int(len(data) * fraction)])
 
 
-@given(st.sampled_from(sorted(FILES)), st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True),
-                                                          st.integers(0, 255)), min_size=1, max_size=8))
+@given(
+    st.sampled_from(sorted(FILES)),
+    st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
+)
 def test_mutated_real_files(name: str, flips: list[tuple[float, int]]) -> None:
     data = bytearray(FILES[name])
     for where, value in flips:
@@ -104,8 +120,21 @@ def test_inserted_bytes_in_real_files(name: str, inserted: bytes, where: float) 
 QUERY_VALUES = st.one_of(
     st.integers(-(2**70), 2**70).map(str),
     st.text(max_size=30),
-    st.sampled_from(["9223372036854775808", "99999999999999999999999", "1e9", "0x10", " 1", "1.5", "²", "-0",
-                     "+5", "%00", ""]),
+    st.sampled_from(
+        [
+            "9223372036854775808",
+            "99999999999999999999999",
+            "1e9",
+            "0x10",
+            " 1",
+            "1.5",
+            "²",
+            "-0",
+            "+5",
+            "%00",
+            "",
+        ]
+    ),
 )
 
 
@@ -114,11 +143,16 @@ def fuzz_client(make_app):
     return make_app().test_client()
 
 
-@given(st.sampled_from(["/api/v1/predictions?limit=", "/api/v1/predictions?offset=", "/history?page="]),
-       QUERY_VALUES)
+@given(
+    st.sampled_from(["/api/v1/predictions?limit=", "/api/v1/predictions?offset=", "/history?page="]),
+    QUERY_VALUES,
+)
 def test_every_query_number_gives_200_or_400(fuzz_client, path: str, value: str) -> None:
-    response = fuzz_client.get(path, query_string=None) if not value else fuzz_client.get(
-        path.split("?")[0], query_string={path.split("?")[1].rstrip("="): value})
+    response = (
+        fuzz_client.get(path, query_string=None)
+        if not value
+        else fuzz_client.get(path.split("?")[0], query_string={path.split("?")[1].rstrip("="): value})
+    )
     assert response.status_code in (200, 400), (value, response.status_code)
     if path.startswith("/api/"):
         assert response.is_json
@@ -133,4 +167,3 @@ def test_any_path_and_method_is_never_5xx(fuzz_client, path: str, method: str) -
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_the_unmutated_files_decode(name: str) -> None:
     assert isinstance(outcome(FILES[name]), DecodedImage)
-

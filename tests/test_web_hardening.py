@@ -20,11 +20,18 @@ def post(client, data: bytes, **kwargs):
     return client.post("/api/v1/predictions", data={"file": (io.BytesIO(data), "xray.jpeg")}, **kwargs)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/predictions?offset=9223372036854775808",
-                                  "/api/v1/predictions?limit=99999999999999999999999",
-                                  "/api/v1/predictions?offset=1000000001",
-                                  "/history?page=99999999999999999999999",
-                                  "/history?page=9223372036854775807", "/history?page=0", "/history?page=x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/predictions?offset=9223372036854775808",
+        "/api/v1/predictions?limit=99999999999999999999999",
+        "/api/v1/predictions?offset=1000000001",
+        "/history?page=99999999999999999999999",
+        "/history?page=9223372036854775807",
+        "/history?page=0",
+        "/history?page=x",
+    ],
+)
 def test_overflowing_or_bad_query_numbers_are_400(client, path):
     response = client.get(path)
     assert response.status_code == 400
@@ -38,9 +45,17 @@ def test_largest_accepted_numbers_give_empty_pages(client):
 
 def test_head_works_wherever_get_does(client, xray_paths):
     created = post(client, xray_paths[0].read_bytes()).json
-    paths = ["/", "/history", "/healthz", "/api/v1/predictions", f"/api/v1/predictions/{created['id']}",
-             f"/predictions/{created['id']}", created["image_url"], created["heatmap_url"],
-             "/static/style.css"]
+    paths = [
+        "/",
+        "/history",
+        "/healthz",
+        "/api/v1/predictions",
+        f"/api/v1/predictions/{created['id']}",
+        f"/predictions/{created['id']}",
+        created["image_url"],
+        created["heatmap_url"],
+        "/static/style.css",
+    ]
     for path in paths:
         with client.get(path) as get, client.head(path) as head:
             assert head.status_code == get.status_code == 200, path
@@ -83,7 +98,10 @@ def test_health_is_503_naming_storage_that_is_gone(app, client, tmp_path):
 
     assert response.status_code == 503
     assert (response.json["status"], response.json["database"], response.json["storage"]) == (
-        "unavailable", "ok", "unavailable")
+        "unavailable",
+        "ok",
+        "unavailable",
+    )
 
 
 def test_health_leaves_no_row_and_no_file(app, client):
@@ -154,11 +172,16 @@ def test_body_read_after_the_deadline_is_refused():
 
 def test_trickled_upload_gets_408(make_app):
     client = make_app(BODY_TIMEOUT=1).test_client()
-    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpeg\"\r\n\r\n" + b"x" * 200
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.jpeg"\r\n\r\n' + b"x" * 200
     started = time.monotonic()
-    response = client.post("/api/v1/predictions", environ_overrides={
-        "wsgi.input": _Trickle(body, 0.02), "CONTENT_LENGTH": str(len(body) + 10),
-        "CONTENT_TYPE": "multipart/form-data; boundary=b"})
+    response = client.post(
+        "/api/v1/predictions",
+        environ_overrides={
+            "wsgi.input": _Trickle(body, 0.02),
+            "CONTENT_LENGTH": str(len(body) + 10),
+            "CONTENT_TYPE": "multipart/form-data; boundary=b",
+        },
+    )
     assert response.status_code == 408 and response.is_json
     assert time.monotonic() - started < 3
 
@@ -186,8 +209,10 @@ def test_scoring_slots_bound_how_many_uploads_are_decoded_at_once(make_app, xray
     monkeypatch.setattr(service, "record_upload", counted)
     data = xray_paths[0].read_bytes()
     statuses: list[int] = []
-    threads = [threading.Thread(target=lambda: statuses.append(post(app.test_client(), data).status_code))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: statuses.append(post(app.test_client(), data).status_code))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

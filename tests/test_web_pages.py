@@ -164,5 +164,8 @@ def test_healthz_reports_the_loaded_models_version_and_the_database(make_app, mo
 
     assert response.status_code == 200
     assert response.json == {
-        "status": "ok", "model_version": "renamed-for-this-test", "database": "ok", "storage": "ok"
+        "status": "ok",
+        "model_version": "renamed-for-this-test",
+        "database": "ok",
+        "storage": "ok",
     }

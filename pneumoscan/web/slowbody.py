@@ -57,8 +57,9 @@ def init_app(app: Flask) -> None:
     inner = app.wsgi_app
 
     def with_deadline(environ: dict, start_response: Callable):
-        environ["wsgi.input"] = DeadlineInput(environ["wsgi.input"], time.monotonic() + timeout,
-                                              environ.get("gunicorn.socket"))
+        environ["wsgi.input"] = DeadlineInput(
+            environ["wsgi.input"], time.monotonic() + timeout, environ.get("gunicorn.socket")
+        )
         return inner(environ, start_response)
 
     app.wsgi_app = with_deadline
