@@ -4,7 +4,7 @@ Loopback only and bounded in requests and time. Passes when every upload got a 2
 201 left exactly one row and both of its files; exits non-zero otherwise. `benchmarks/bench.py`
 reuses the functions here. Needs only the serving requirements; run it from the repository root:
 
-    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300]
+    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300] [--slow-clients]
 """
 
 from __future__ import annotations
