@@ -91,7 +91,7 @@ def init_app(app: Flask) -> None:
         return
     with app.app_context():
         sweep()
-    db.database().engine.dispose()
+        db.database().engine.dispose()
     interval = app.config["SWEEP_SECONDS"]
     app.extensions[EXTENSION] = Clock(interval) if interval else None
     app.before_request(_sweep_when_due)
