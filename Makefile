@@ -16,7 +16,9 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 # The database is brought to the code's schema first (the Procfile's release step).
 run: $(VENV)/.serve-stamp
 	$(BIN)/alembic upgrade head
-	$(BIN)/gunicorn app:app --bind $(HOST):$(PORT) --workers 1 --threads 4 --timeout 60 \
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/gunicorn app:app --bind $(HOST):$(PORT) \
+		--workers 1 --threads 16 --timeout 60 \
+		--worker-class pneumoscan.web.worker.PollingThreadWorker \
 		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
 
 # Tool settings (ruff, pytest) are in pyproject.toml.

@@ -4,9 +4,11 @@ Prints the time to decode a real X-ray, model-only ONNX Runtime latency and batc
 a bare Keras Xception forward pass for comparison (TensorFlow is imported here, in a child
 process, never when serving), API latency with one gunicorn worker started from the Procfile,
 uploads/s with 8 clients and the Procfile's settings, resident memory per worker, import and
-first-request time, and the size of a fresh serving environment.
+first-request time, the size of a fresh serving environment, the peak memory of a worker
+answering each hostile file of the adversarial review (benchmarks/attack_files.py), and a
+health check plus an upload timed under 8 slow-body and 50 idle connections.
 
-    python -m benchmarks.bench [--skip-keras] [--skip-venv-size] [--skip-load]   # from the repository root
+    python -m benchmarks.bench [--skip-keras] [--skip-venv-size] [--skip-load] [--skip-attacks]
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from benchmarks import attack_files
 from pneumoscan.decode import decode_image
 from pneumoscan.model_card import ModelCard
 from scripts.load_test import (
@@ -30,6 +34,7 @@ from scripts.load_test import (
     report,
     rss_mb,
     run_load,
+    slow_clients,
     upload,
     verify_stored,
     xray_paths,
@@ -188,6 +193,39 @@ def bench_load(paths: list[Path], clients: int = 8, per_client: int = 25) -> Non
     print(f"  lost or incomplete results: {len(problems)}")
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM to the current RSS."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def bench_attacks(paths: list[Path]) -> None:
+    """Peak RSS of one Procfile worker answering each hostile upload, and its status."""
+    gray = np.asarray(Image.open(paths[0]).convert("L"))
+    files = {
+        **attack_files.big_files(),
+        "Deflated DICOM bomb": attack_files.deflated_dicom_bomb(),
+        "DICOM, 2 frames, no count": attack_files.two_frames_without_count(),
+        "JPEG with patient text": attack_files.jpeg_with_patient_text(gray),
+        "PNG with patient text": attack_files.png_with_patient_text(gray),
+    }
+    with procfile_server({"WEB_CONCURRENCY": "1"}) as server:
+        _, workers = server.gunicorn_pids()
+        upload(server.base_url, paths[0])
+        print(f"hostile uploads, one Procfile worker (RSS {rss_mb(workers[0]):.0f} MB after one upload):")
+        for name, data in files.items():
+            reset_peak_rss(workers[0])
+            status, reply, seconds = upload(server.base_url, paths[0], data)
+            print(
+                f"  {name} ({len(data) / 1e6:.2f} MB): {status} in {seconds:.2f} s, "
+                f"peak worker RSS {rss_mb(workers[0], 'VmHWM'):.0f} MB (bar: 350 MB)"
+            )
+    with procfile_server() as server:
+        upload(server.base_url, paths[0])
+        timed = [slow_clients(server.base_url, paths[1 + n]) for n in range(3)]
+    runs = ", ".join(f"{t.seconds:.2f} s ({t.health_status}/{t.upload_status})" for t in timed)
+    print(f"8 slow-body + 50 idle connections, Procfile settings: /healthz + upload in {runs} (bar: 2 s)")
+
+
 def serving_env_size() -> None:
     """Install requirements.txt into a fresh venv and measure it, as a PaaS slug would hold it."""
     with tempfile.TemporaryDirectory(prefix="pneumoscan-venv-") as tmp:
@@ -222,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-keras", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-venv-size", action="store_true")
+    parser.add_argument("--skip-attacks", action="store_true")
     parser.add_argument("--only-keras", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only_keras:
@@ -236,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_one_worker(paths, keras_p50)
     if not args.skip_load:
         bench_load(paths)
+    if not args.skip_attacks:
+        bench_attacks(paths)
     if not args.skip_venv_size:
         serving_env_size()
     return 0

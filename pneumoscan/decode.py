@@ -16,25 +16,34 @@ Choices, and why:
 - Animated PNGs are refused (415): which frame is the X-ray is a guess. A JPEG carrying
   extra frames (MPO, as some cameras write) is read as its primary image, the one every
   viewer shows; the other frames are previews or stereo views of it.
+- Images over DECODE_MAX_PIXELS are reduced while they are decoded (JPEG in the DCT domain,
+  PNG in strips of rows, DICOM before its LUTs), so a 49-megapixel upload never exists in
+  memory at full size: the model sees 224x224 and the overlay at most 1024 pixels a side.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+import struct
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
+import cv2
 import numpy as np
 from PIL import ExifTags, Image
 
 from pneumoscan import dicom
 from pneumoscan.errors import ImageRejected
 from pneumoscan.formats import ACCEPTED, detect
+from pneumoscan.limits import DECODE_MAX_PIXELS, MAX_PIXELS
+from pneumoscan.pixels_only import png_chunk
 
 MIN_SIDE = 64
-MAX_PIXELS = 50_000_000
+STRIP_BYTES = 4 * 1024 * 1024
+PROGRESSIVE_JPEG_MAX_BYTES = 64 * 1024 * 1024
 
 _ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -45,6 +54,9 @@ _ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+# PNG layouts decoded in strips: (bit depth, colour type) -> Pillow raw mode of one row.
+_STRIP_RAWMODES = {(8, 0): "L", (16, 0): "I;16B", (8, 2): "RGB", (8, 3): "P", (8, 4): "LA", (8, 6): "RGBA"}
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _SIGNATURES = (
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
@@ -66,14 +78,17 @@ class DecodedImage:
     gray: np.ndarray
     source_format: str
     colourfulness: float
+    full_size: tuple[int, int] | None = None
+    orientation: int = 1
 
     @property
     def width(self) -> int:
-        return int(self.gray.shape[1])
+        """Width of the upload as shown, also when it was decoded reduced."""
+        return self.full_size[0] if self.full_size else int(self.gray.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.gray.shape[0])
+        return self.full_size[1] if self.full_size else int(self.gray.shape[0])
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -139,8 +154,18 @@ def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
                 f"this is an animated PNG with {frames} frames; upload a single still X-ray", 415
             )
         check_dimensions(*image.size)
-        image.load()
-        orientation = _orientation(image)
+        if fmt == "JPEG":
+            _check_progressive_jpeg(image)
+        full_size = image.size
+        if full_size[0] * full_size[1] <= DECODE_MAX_PIXELS:
+            image.load()
+            orientation = _orientation(image.getexif)
+        elif fmt == "JPEG":
+            image.draft(image.mode, _reduced_size(*full_size))
+            image.load()
+            orientation = _orientation(image.getexif)
+        else:
+            image, orientation = _png_in_strips(data, *full_size)
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -148,11 +173,147 @@ def _decode_raster(data: bytes, fmt: str) -> DecodedImage:
             f"the image is too large: it claims more than the limit of {MAX_PIXELS // 1_000_000} megapixels",
             422,
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
         raise ImageRejected(
             f"the {fmt} file is damaged or truncated and cannot be read; upload the complete file", 422
         ) from exc
-    return _from_image(image, orientation, fmt.lower())
+    decoded = _from_image(image, orientation, fmt.lower())
+    if image.size == full_size:
+        return decoded
+    shown = full_size[::-1] if orientation in (5, 6, 7, 8) else full_size
+    return DecodedImage(decoded.gray, decoded.source_format, decoded.colourfulness, shown, orientation)
+
+
+def _reduced_size(width: int, height: int) -> tuple[int, int]:
+    """The size to ask Pillow's JPEG `draft` for: it scales by 1/2, 1/4 or 1/8, the largest
+    that stays at or above the size asked, so ask for the power-of-two reduction that brings
+    the image within DECODE_MAX_PIXELS."""
+    scale = 2 ** math.ceil(math.log2(_reduction(width, height)))
+    return max(1, width // scale), max(1, height // scale)
+
+
+def _check_progressive_jpeg(image: Image.Image) -> None:
+    """libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes a sample) in memory,
+    at whatever size it decodes, so those are refused above PROGRESSIVE_JPEG_MAX_BYTES."""
+    if not image.info.get("progressive") or not getattr(image, "layer", None):
+        return
+    h_max = max(h for _, h, _, _ in image.layer) or 1
+    v_max = max(v for _, _, v, _ in image.layer) or 1
+    needed = sum(2 * image.width * image.height * h * v / (h_max * v_max) for _, h, v, _ in image.layer)
+    if needed > PROGRESSIVE_JPEG_MAX_BYTES:
+        raise ImageRejected(
+            f"this progressive JPEG ({image.width}x{image.height}) needs {needed / 2**20:.0f} MB to decode, "
+            f"over the {PROGRESSIVE_JPEG_MAX_BYTES // 2**20} MB allowed; save it as a baseline "
+            "(non-progressive) JPEG or smaller",
+            422,
+        )
+
+
+def _reduction(width: int, height: int) -> int:
+    """The smallest whole factor that brings width x height within DECODE_MAX_PIXELS."""
+    return max(1, math.ceil(math.sqrt(width * height / DECODE_MAX_PIXELS)))
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """(type, payload) of each PNG chunk, up to IEND; payloads are views, not copies."""
+    view = memoryview(data)
+    pos = 8  # after the signature
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = bytes(data[pos + 4 : pos + 8])
+        yield kind, view[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
+def _png_in_strips(data: bytes, width: int, height: int) -> tuple[Image.Image, int]:
+    """A large PNG decoded a few MB of rows at a time, each strip reduced before the next is read.
+
+    Each strip is handed to Pillow as a small PNG of its own whose first row is the previous
+    strip's last row stored unfiltered, so the row filters (which refer to the row above)
+    decode exactly; its data is stored uncompressed (level 0 costs a copy, level 1 is 17x
+    slower). Returns the reduced image and the EXIF orientation.
+    """
+    chunks = list(_png_chunks(data))
+    header = next((bytes(payload) for kind, payload in chunks if kind == b"IHDR"), b"")
+    if len(header) != 13:
+        raise ImageRejected("the PNG file is damaged: it has no valid header; upload the complete file", 422)
+    depth, colour, interlaced = header[8], header[9], header[12]
+    rawmode = _STRIP_RAWMODES.get((depth, colour))
+    if rawmode is None or interlaced:
+        layout = "interlaced" if interlaced else f"stored at {depth} bits a sample"
+        raise ImageRejected(
+            f"this {width}x{height} PNG is {layout}, "
+            f"which is decoded in one piece only up to {DECODE_MAX_PIXELS // 1_000_000} megapixels; save it "
+            "as a non-interlaced 8-bit (or 16-bit gray) PNG, as a JPEG or smaller",
+            422,
+        )
+    factor = _reduction(width, height)
+    row_bytes = 1 + math.ceil(width * _PNG_CHANNELS[colour] * depth / 8)
+    rows = factor * max(1, STRIP_BYTES // row_bytes // factor)
+    extras = b"".join(png_chunk(kind, bytes(body)) for kind, body in chunks if kind in (b"PLTE", b"tRNS"))
+    exif = next((payload for kind, payload in chunks if kind == b"eXIf"), None)
+    idat = (payload for kind, payload in chunks if kind == b"IDAT")
+    inflater = zlib.decompressobj()
+    above = b""
+    pieces = []
+    for top in range(0, height, rows):
+        count = min(rows, height - top)
+        filtered = _inflate_exactly(inflater, idat, count * row_bytes)
+        strip_header = header[:4] + struct.pack(">I", count + bool(above)) + header[8:12] + b"\x00"
+        strip_png = (
+            data[:8]
+            + png_chunk(b"IHDR", strip_header)
+            + extras
+            + png_chunk(b"IDAT", zlib.compress((b"\x00" + above if above else b"") + filtered, 0))
+            + png_chunk(b"IEND", b"")
+        )
+        strip = Image.open(io.BytesIO(strip_png), formats=["PNG"])
+        strip.load()
+        if above:
+            strip = strip.crop((0, 1, width, count + 1))
+        above = strip.crop((0, count - 1, width, count)).tobytes("raw", rawmode)
+        pieces.append(_reduce(strip, factor))
+    image = Image.new(pieces[0].mode, (pieces[0].width, sum(piece.height for piece in pieces)))
+    y = 0
+    for piece in pieces:
+        image.paste(piece, (0, y))
+        y += piece.height
+    orientation = _orientation(lambda: _exif_from(exif)) if exif is not None else 1
+    return image, orientation
+
+
+def _inflate_exactly(inflater, source: Iterator[memoryview], size: int) -> bytes:
+    """Exactly `size` bytes of the zlib stream spread over `source`; the file is short otherwise."""
+    out = bytearray()
+    while len(out) < size:
+        feed = inflater.unconsumed_tail or next(source, None)
+        if feed is None:
+            raise ImageRejected(
+                "the PNG file is truncated: its pixel data ends early; upload the complete file", 422
+            )
+        out += inflater.decompress(feed, size - len(out))
+    return bytes(out)
+
+
+def _reduce(strip: Image.Image, factor: int) -> Image.Image:
+    """Box-average `factor` x `factor` blocks, after compositing transparency on black (which
+    makes the pieces, and the image assembled from them, RGB: a quarter smaller than RGBA)."""
+    strip = _on_black(strip)
+    if strip.mode == "P":
+        strip = strip.convert("RGB")
+    if strip.mode == "I;16":
+        wide = np.asarray(strip)
+        size = (max(1, strip.width // factor), max(1, strip.height // factor))
+        return Image.fromarray(cv2.resize(wide, size, interpolation=cv2.INTER_AREA))
+    return strip.reduce(factor)
+
+
+def _exif_from(payload: memoryview) -> Image.Exif:
+    exif = Image.Exif()
+    exif.load(bytes(payload))
+    return exif
 
 
 def _jpeg_has_end(data: bytes) -> bool:
@@ -176,32 +337,40 @@ def _jpeg_has_end(data: bytes) -> bool:
     return False
 
 
-def _orientation(image: Image.Image) -> Image.Transpose | None:
-    """The transpose EXIF asks for, as `ImageOps.exif_transpose` would apply it."""
+def _orientation(read_exif) -> int:
+    """The EXIF orientation (1 to 8, 1 when absent or unreadable) from `read_exif()`."""
     try:
-        value = image.getexif().get(ExifTags.Base.Orientation, 1)
-    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
-        return None
-    return _ORIENTATION.get(value) if isinstance(value, int) else None
+        value = read_exif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+        return 1
+    return value if isinstance(value, int) and value in _ORIENTATION else 1
 
 
-def _from_image(image: Image.Image, orientation: Image.Transpose | None, source_format: str) -> DecodedImage:
+def _from_image(image: Image.Image, orientation: int, source_format: str) -> DecodedImage:
     if image.mode.startswith("I"):
         pixels = _stretch_to_uint8(np.asarray(image))
         gray = Image.fromarray(pixels)
         colour = 0.0
     else:
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-            image = Image.alpha_composite(background, image.convert("RGBA"))
+        image = _on_black(image)
         gray = image.convert("L")
         if image.mode in ("1", "L"):
             colour = 0.0
         else:
             colour = colourfulness(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
-    if orientation is not None:
-        gray = gray.transpose(orientation)
-    return DecodedImage(gray=np.asarray(gray), source_format=source_format, colourfulness=colour)
+    if orientation in _ORIENTATION:
+        gray = gray.transpose(_ORIENTATION[orientation])
+    return DecodedImage(
+        gray=np.asarray(gray), source_format=source_format, colourfulness=colour, orientation=orientation
+    )
+
+
+def _on_black(image: Image.Image) -> Image.Image:
+    """Transparent areas composited on black (RGB out); images without transparency unchanged."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    return image
 
 
 def _from_pixels(pixels: np.ndarray, source_format: str) -> DecodedImage:
@@ -213,12 +382,17 @@ def _from_pixels(pixels: np.ndarray, source_format: str) -> DecodedImage:
 
 
 def _stretch_to_uint8(wide: np.ndarray) -> np.ndarray:
-    """Linearly map the image's own minimum..maximum to 0..255 (uniform images -> 0)."""
-    wide = wide.astype(np.float64)
-    low, high = float(wide.min()), float(wide.max())
+    """Linearly map the image's own minimum..maximum to 0..255 (uniform images -> 0).
+
+    In place in one float32 copy: float64 and temporaries cost 25 bytes a pixel.
+    """
+    low, high = int(wide.min()), int(wide.max())
     if high <= low:
         return np.zeros(wide.shape, dtype=np.uint8)
-    return np.round((wide - low) * (255.0 / (high - low))).astype(np.uint8)
+    scaled = wide.astype(np.float32)
+    scaled -= low
+    scaled *= 255.0 / (high - low)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def _describe_unsupported(data: bytes) -> str:

@@ -11,6 +11,10 @@ or window, then the window's own output range (or, with no window, the image's m
 and maximum, as viewers auto-window) mapped to 0..255, MONOCHROME1 inverted so bone is
 white as in the JPEGs the model learnt from.
 
+Pixels over DECODE_MAX_PIXELS are block-averaged right after decoding, before the LUTs (which
+work in float64), and the Deflated transfer syntax is refused before it is inflated: a 1 MB
+file can inflate to gigabytes.
+
 Multi-frame files are refused rather than cut to their first frame: a chest radiograph is
 one frame, so several frames mean a series, cine loop or tomosynthesis, where the first
 frame is not a chest X-ray the model can judge.
@@ -19,16 +23,25 @@ frame is not a chest X-ray the model can judge.
 from __future__ import annotations
 
 import io
+import math
 import re
 
 import numpy as np
 import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from pneumoscan.errors import ImageRejected
+from pneumoscan.limits import DECODE_MAX_PIXELS
 
 MAGIC = b"DICM"
 PIXEL_TAGS = [
@@ -59,6 +72,7 @@ PIXEL_TAGS = [
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 _OTHER_PHOTOMETRIC = ("PALETTE COLOR", "YBR_PARTIAL_420", "YBR_PARTIAL_422", "HSV", "ARGB", "CMYK")
+COMPRESSED_MAX_BYTES = 24 * 1024 * 1024
 RAW_STARTS = (b"\x02\x00", b"\x08\x00")
 _UID_PATTERN = re.compile(r"[0-9.]{1,64}")
 # pydicom's reading validation logs offending values verbatim; nothing read from an upload
@@ -86,6 +100,12 @@ def parse(data: bytes) -> Dataset | None:
     preamble = data[128:132] == MAGIC
     if not preamble and data[:2] not in RAW_STARTS:
         return None
+    if _declared_syntax(data) == DeflatedExplicitVRLittleEndian:
+        raise ImageRejected(
+            f"this DICOM uses the transfer syntax {_describe_syntax(DeflatedExplicitVRLittleEndian)}, "
+            "which is not accepted (it can inflate to gigabytes); export it uncompressed or as JPEG Baseline",
+            415,
+        )
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=not preamble, specific_tags=PIXEL_TAGS)
     except Exception as exc:  # pydicom raises many exception types on malformed input
@@ -98,6 +118,16 @@ def parse(data: bytes) -> Dataset | None:
         if "TransferSyntaxUID" not in dataset.file_meta:
             dataset.file_meta.TransferSyntaxUID = _syntax_read_as(dataset)
     return dataset
+
+
+def _declared_syntax(data: bytes) -> str | None:
+    """The transfer syntax named in the file meta group, read without touching the data set."""
+    try:
+        stream = io.BytesIO(data)
+        read_preamble(stream, True)
+        return str(_read_file_meta_info(stream).get("TransferSyntaxUID", "")).strip("\x00 ") or None
+    except Exception:  # unreadable meta: the full read below decides between damaged and not DICOM
+        return None
 
 
 def validate(dataset: Dataset) -> tuple[int, int]:
@@ -142,13 +172,21 @@ def validate(dataset: Dataset) -> tuple[int, int]:
 
 
 def to_pixels(dataset: Dataset) -> np.ndarray:
-    """Decode a validated data set to uint8: 2-D gray for monochrome, H x W x 3 for colour."""
+    """Decode a validated data set to uint8: 2-D gray for monochrome, H x W x 3 for colour.
+
+    Compressed pixel data is refused over COMPRESSED_MAX_BYTES decoded: pydicom's decoders
+    hold about twice the decoded frame, and a 2 MB RLE file can decode to 100 MB.
+    """
+    _check_compressed_size(dataset)
+    _check_one_frame_of_data(dataset)
     try:
-        stored = dataset.pixel_array
+        stored = _reduced(_checked_shape(dataset, dataset.pixel_array))
         if stored.ndim == 3:
             return np.ascontiguousarray(stored, dtype=np.uint8)
         values = apply_voi_lut(apply_modality_lut(stored, dataset), dataset)
         low, high = _display_range(dataset, values)
+    except ImageRejected:
+        raise
     except _BROKEN as exc:
         syntax = _syntax(dataset)
         if syntax.is_compressed:
@@ -164,6 +202,62 @@ def to_pixels(dataset: Dataset) -> np.ndarray:
     if str(dataset.PhotometricInterpretation).strip().upper() == "MONOCHROME1":
         scaled = 1.0 - scaled
     return np.round(scaled * 255.0).astype(np.uint8)
+
+
+def _check_compressed_size(dataset: Dataset) -> None:
+    samples, bits = _int(dataset, "SamplesPerPixel", 1), _int(dataset, "BitsAllocated", 8)
+    width, height = _int(dataset, "Columns", 0), _int(dataset, "Rows", 0)
+    size = width * height * samples * max(1, bits // 8)
+    if _syntax(dataset).is_compressed and size > COMPRESSED_MAX_BYTES:
+        raise ImageRejected(
+            f"this compressed DICOM decodes to {size // (1024 * 1024)} MB ({width}x{height} pixels at "
+            f"{bits} bits), over the {COMPRESSED_MAX_BYTES // (1024 * 1024)} MB decoded here; "
+            "export it smaller or uncompressed",
+            422,
+        )
+
+
+_NOT_ONE_FRAME = ImageRejected(
+    "the DICOM pixel data does not match its declared size (for example several frames without "
+    "NumberOfFrames); upload a single chest X-ray image",
+    422,
+)
+
+
+def _check_one_frame_of_data(dataset: Dataset) -> None:
+    """Uncompressed pixel data long enough for a second frame is refused before decoding."""
+    if _syntax(dataset).is_compressed:
+        return
+    frame = _int(dataset, "Rows", 0) * _int(dataset, "Columns", 0) * _int(dataset, "SamplesPerPixel", 1)
+    frame *= max(1, _int(dataset, "BitsAllocated", 8) // 8)
+    if len(dataset.PixelData) >= 2 * frame:
+        raise _NOT_ONE_FRAME
+
+
+def _checked_shape(dataset: Dataset, stored: np.ndarray) -> np.ndarray:
+    """One frame of Rows x Columns (x 3 for colour), or a 422: pixel data for several frames
+    without NumberOfFrames decodes to a stack that is not one picture."""
+    expected = (_int(dataset, "Rows", 0), _int(dataset, "Columns", 0))
+    if _int(dataset, "SamplesPerPixel", 1) == 3:
+        expected += (3,)
+    if stored.shape != expected:
+        raise _NOT_ONE_FRAME
+    return stored
+
+
+def _reduced(stored: np.ndarray, max_pixels: int = DECODE_MAX_PIXELS, band: int = 64) -> np.ndarray:
+    """Average whole blocks so at most `max_pixels` remain, in bands of rows, in the stored dtype
+    (LUTs index by stored value)."""
+    factor = math.ceil(math.sqrt(stored.shape[0] * stored.shape[1] / max_pixels))
+    if factor <= 1:
+        return stored
+    rows, columns = stored.shape[0] // factor, stored.shape[1] // factor
+    out = np.empty((rows, columns, *stored.shape[2:]), dtype=stored.dtype)
+    for top in range(0, rows, band):
+        part = stored[top * factor : min(top + band, rows) * factor, : columns * factor].astype(np.float32)
+        blocks = part.reshape(part.shape[0] // factor, factor, columns, factor, *stored.shape[2:])
+        out[top : top + band] = np.rint(blocks.mean(axis=(1, 3)))
+    return out
 
 
 def _display_range(dataset: Dataset, values: np.ndarray) -> tuple[float, float]:

@@ -4,7 +4,7 @@ Loopback only and bounded in requests and time. Passes when every upload got a 2
 201 left exactly one row and both of its files; exits non-zero otherwise. `benchmarks/bench.py`
 reuses the functions here. Needs only the serving requirements; run it from the repository root:
 
-    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300]
+    python -m scripts.load_test [--clients 8] [--uploads 25] [--max-seconds 300] [--slow-clients]
 """
 
 from __future__ import annotations
@@ -144,12 +144,12 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of one process, from /proc/<pid>/status."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of one process from /proc/<pid>/status: now (VmRSS) or at its peak (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for pid {pid}")
+    raise ValueError(f"no {field} for pid {pid}")
 
 
 def pss_mb(pid: int) -> float:
@@ -332,6 +332,62 @@ def verify_stored(base_url: str, created: list[dict], rows_before: int = 0) -> l
     return problems
 
 
+@dataclass
+class SlowClientResult:
+    """A health check and a real upload timed while hostile connections hold the server."""
+
+    health_status: int
+    upload_status: int
+    seconds: float
+
+
+def slow_clients(
+    base_url: str, path: Path, slow: int = 8, idle: int = 50, trickle_every: float = 0.5, settle: float = 1.0
+) -> SlowClientResult:
+    """`slow` clients send an upload's headers and then one body byte every `trickle_every` s,
+    `idle` clients connect and send nothing; then /healthz and one real upload are timed.
+    Loopback only; every hostile connection is closed on return."""
+    parts = urlsplit(base_url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"refusing to send traffic off loopback: {base_url}")
+    address = (parts.hostname, parts.port)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def trickle() -> None:
+        while not stop.wait(trickle_every):
+            for sock in held[:slow]:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"x")
+
+    head = (
+        f"POST /api/v1/predictions HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 1000000\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n"
+    ).encode()
+    trickler = threading.Thread(target=trickle, daemon=True)
+    try:
+        for _ in range(slow):
+            held.append(socket.create_connection(address, timeout=5))
+            held[-1].sendall(head)
+        for _ in range(idle):
+            held.append(socket.create_connection(address, timeout=5))
+        trickler.start()
+        time.sleep(settle)
+        started = time.perf_counter()
+        try:
+            health_status = request(f"{base_url}/healthz", timeout=30)[0]
+            upload_status = upload(base_url, path)[0]
+        except TimeoutError:
+            health_status = upload_status = 0
+        return SlowClientResult(health_status, upload_status, time.perf_counter() - started)
+    finally:
+        stop.set()
+        for sock in held:
+            sock.close()
+        if trickler.is_alive():
+            trickler.join()
+
+
 def report(result: LoadResult, clients: int) -> str:
     lines = [
         f"uploads: {len(result.statuses)} by {clients} clients in {result.seconds:.1f} s "
@@ -353,12 +409,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this long")
     parser.add_argument("--workers", help="WEB_CONCURRENCY for the server (default: the Procfile's)")
     parser.add_argument("--procfile", type=Path, default=REPO / "Procfile", help="to compare other settings")
+    parser.add_argument(
+        "--slow-clients",
+        action="store_true",
+        help="only time /healthz plus an upload under 8 slow-body and 50 idle connections",
+    )
     args = parser.parse_args(argv)
     if not 0 < args.clients * args.uploads <= 5000:
         parser.error("clients x uploads must be between 1 and 5000")
 
     paths = xray_paths(200)
     env = {"WEB_CONCURRENCY": args.workers} if args.workers else {}
+    if args.slow_clients:
+        with procfile_server(env, procfile=args.procfile) as server:
+            upload(server.base_url, paths[0])
+            timed = slow_clients(server.base_url, paths[1])
+        print(
+            f"8 slow-body + 50 idle connections: /healthz {timed.health_status} and upload "
+            f"{timed.upload_status} in {timed.seconds:.2f} s (bar: 2 s)"
+        )
+        return 0 if timed.seconds <= 2 and (timed.health_status, timed.upload_status) == (200, 201) else 1
     with procfile_server(env, procfile=args.procfile) as server:
         print(f"server: {procfile_command(0, args.procfile).replace(':0 ', ':PORT ')}")
         master, workers = server.gunicorn_pids()

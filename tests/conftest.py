@@ -161,3 +161,22 @@ def redis_url() -> str:
     """One throw-away Redis server for the session; skips when redis-server is absent."""
     with redis_server() as url:
         yield url
+
+
+def _hypothesis_profile() -> None:
+    """Fixed examples, no example database and a modest count, so CI runs are the same every time
+    and the fuzz tests take seconds on two cores."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "pneumoscan",
+        derandomize=True,
+        database=None,
+        deadline=None,
+        max_examples=60,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    settings.load_profile("pneumoscan")
+
+
+_hypothesis_profile()

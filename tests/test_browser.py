@@ -86,7 +86,8 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
     images = loaded_images(page)
     assert len(images) == 2, images
     assert all(image["complete"] and image["width"] > 0 for image in images), images
-    assert {image["src"].split("?")[0] for image in images} == {stored["image_url"], stored["heatmap_url"]}
+    expected = {live_url + stored["image_url"], live_url + stored["heatmap_url"]}
+    assert {image["src"].split("?")[0] for image in images} == expected
     assert not [text for text in console if "Content Security Policy" in text], console
 
     screenshot = tmp_path / "screenshot-result.png"

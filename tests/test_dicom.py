@@ -328,7 +328,7 @@ def test_no_phi_is_parsed_returned_logged_or_put_in_errors(
                 decode_image(data)
             errors.append(refused.value)
     assert dataset is not None and "PatientName" not in dataset and "PatientID" not in dataset
-    assert set(vars(decoded)) == {"gray", "source_format", "colourfulness"}
+    assert set(vars(decoded)) == {"gray", "source_format", "colourfulness", "full_size", "orientation"}
     text = "\n".join(
         [repr(decoded), str(decoded.__dict__), caplog.text, *(str(w.message) for w in caught)]
         + [_all_text_of(error) for error in errors]

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from pneumoscan.model_card import ModelCard
-from scripts.load_test import multipart, procfile_server, request, run_load, verify_stored
+from scripts.load_test import multipart, procfile_server, request, run_load, slow_clients, verify_stored
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,10 @@ def test_form_post_without_csrf_token_is_refused(server, xray_paths):
     status, _, _ = request(f"{server.base_url}/", "POST", body, {"Content-Type": content_type})
     assert status == 400
     assert json.loads(request(f"{server.base_url}/api/v1/predictions")[2])["total"] == before
+
+
+def test_slow_and_idle_connections_do_not_starve_real_requests(server, xray_paths):
+    """8 clients trickling a body and 50 sending nothing; a health check and an upload still get
+    through (with 2 threads a worker they did not within 30 s). Timing is the benchmark's job."""
+    timed = slow_clients(server.base_url, xray_paths[0])
+    assert (timed.health_status, timed.upload_status) == (200, 201)

@@ -159,3 +159,26 @@ def test_a_result_missing_its_file_stops_the_export(make_app, tmp_path, xray_pat
     result = app.test_cli_runner().invoke(args=["export-data", str(tmp_path / "out.zip")])
 
     assert result.exit_code != 0 and f"{item['id']}.heatmap.png is missing" in result.output
+
+
+def test_database_storage_health_writes_a_stored_file_row_in_the_rolled_back_transaction(make_app, tmp_path):
+    not_a_folder = tmp_path / "not-a-folder"
+    not_a_folder.write_bytes(b"")
+    app = make_app(STORAGE="database", UPLOAD_FOLDER=str(not_a_folder))
+    client = app.test_client()
+    for _ in range(3):
+        response = client.get("/healthz")
+        assert response.status_code == 200, response.json
+        assert (response.json["database"], response.json["storage"]) == ("ok", "ok")
+    assert all_rows(app) == [] and stored_files(app) == {}
+
+    read_only = f"sqlite:///file:{tmp_path / 'pneumoscan.sqlite'}?mode=ro&uri=true"
+    response = make_app(STORAGE="database", DATABASE_URL=read_only).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert (response.json["database"], response.json["storage"]) == ("unavailable", "unavailable")
+
+
+def test_the_sweep_is_for_the_folder_store_only(db_app):
+    assert db_app.extensions.get("pneumoscan.sweeper") is None
+    result = db_app.test_cli_runner().invoke(args=["sweep"])
+    assert result.exit_code == 0 and "nothing to sweep" in result.output

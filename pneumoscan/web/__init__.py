@@ -7,14 +7,25 @@ from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pneumoscan.model_card import CARD_FILE
-from pneumoscan.web import api, auth, cli, db, error_handlers, files, pages, ratelimit, security
+from pneumoscan.web import (
+    api,
+    auth,
+    cli,
+    db,
+    error_handlers,
+    files,
+    pages,
+    ratelimit,
+    security,
+    slowbody,
+    sweeper,
+)
 from pneumoscan.web.config import INSTANCE_PATH, REPO_ROOT, from_environment
-from pneumoscan.web.service import STORE_EXTENSION, sweep_orphans
-from pneumoscan.web.storage import UploadStore, make_store
+from pneumoscan.web.service import STORE_EXTENSION
+from pneumoscan.web.storage import make_store
 
 csrf = CSRFProtect()
 
@@ -45,10 +56,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     db.init_app(app)
     ratelimit.init_app(app)
-    store = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])
-    app.extensions[STORE_EXTENSION] = store
-    if isinstance(store, UploadStore):
-        _tidy_folder(app, store)
+    app.extensions[STORE_EXTENSION] = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])
+    sweeper.init_app(app)
+    slowbody.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
@@ -58,15 +68,3 @@ def create_app(test_config: dict | None = None) -> Flask:
     error_handlers.init_app(app)
     cli.init_app(app)
     return app
-
-
-def _tidy_folder(app: Flask, store: UploadStore) -> None:
-    """Temporaries of dead workers and files whose row was never committed (folder storage only)."""
-    store.ensure()
-    store.sweep_stale()
-    with app.app_context():
-        try:
-            if removed := sweep_orphans(store, db.session()):
-                app.logger.info("removed %d stored file(s) that no result refers to", removed)
-        except SQLAlchemyError:
-            app.logger.warning("database unavailable at start; stored files not checked against it")

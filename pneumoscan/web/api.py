@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db
 from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.queryargs import int_arg
 from pneumoscan.web.ratelimit import rate_limited
 from pneumoscan.web.service import record_from_request
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
+
+
+def public_url(endpoint: str, **values) -> str:
+    """Absolute under PUBLIC_URL when it is set, else relative: never built from the Host header."""
+    path = url_for(endpoint, **values)
+    base = current_app.config.get("PUBLIC_URL", "")
+    return f"{base.rstrip('/')}{path}" if base else path
 
 
 def as_json(row: PredictionRecord) -> dict:
@@ -21,8 +29,8 @@ def as_json(row: PredictionRecord) -> dict:
         "probability": row.probability,
         "threshold": row.threshold,
         "model_version": row.model_version,
-        "heatmap_url": url_for("files.heatmap", prediction_id=row.id, _external=True),
-        "image_url": url_for("files.image", prediction_id=row.id, _external=True),
+        "heatmap_url": public_url("files.heatmap", prediction_id=row.id),
+        "image_url": public_url("files.image", prediction_id=row.id),
         "created_at": row.created_at.isoformat(),
         "original_filename": row.original_filename,
         "source_format": row.source_format,
@@ -45,7 +53,7 @@ def create_prediction():
     if upload is None:
         abort(400, "missing multipart form field 'file'")
     row = record_from_request(upload)
-    location = url_for("api.get_prediction", prediction_id=row.id)
+    location = public_url("api.get_prediction", prediction_id=row.id)
     return jsonify(as_json(row)), 201, {"Location": location}
 
 
@@ -57,24 +65,9 @@ def get_prediction(prediction_id):
     return jsonify(as_json(row))
 
 
-def _int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        abort(400, f"'{name}' must be an integer")
-    if value < low:
-        abort(400, f"'{name}' must be at least {low}")
-    if high is not None and value > high:
-        abort(400, f"'{name}' must be at most {high}")
-    return value
-
-
 @bp.get("/predictions")
 def list_predictions():
-    limit = _int_arg("limit", 20, 1, MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0)
+    limit = int_arg("limit", 20, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0)
     total, rows = db.newest_first(limit, offset)
     return jsonify(total=total, limit=limit, offset=offset, items=[as_json(row) for row in rows])

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from pneumoscan.errors import ImageRejected
 from pneumoscan.formats import ACCEPTED_LABELS, NOT_KEPT_LABELS
-from pneumoscan.web import db
+from pneumoscan.web import db, health
 from pneumoscan.web.forms import UploadForm
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg
 from pneumoscan.web.ratelimit import rate_limited
 from pneumoscan.web.service import record_from_request
 
@@ -31,7 +30,7 @@ def render_upload_form(form: UploadForm, message: str | None = None, status: int
 @rate_limited
 def index():
     form = UploadForm()
-    if request.method == "GET":
+    if request.method != "POST":
         return render_upload_form(form)
     if not form.validate():
         return render_upload_form(form, status=400)
@@ -53,7 +52,7 @@ def result(prediction_id):
 @bp.get("/history")
 def history():
     per_page = current_app.config["HISTORY_PER_PAGE"]
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = int_arg("page", 1, 1, MAX_QUERY_INT // per_page)
     total, rows = db.newest_first(per_page, (page - 1) * per_page)
     pages = max((total + per_page - 1) // per_page, 1)
     return render_template("history.html", predictions=rows, page=page, pages=pages, total=total)
@@ -61,14 +60,11 @@ def history():
 
 @bp.get("/healthz")
 def healthz():
-    """For load balancers: 200 only when both the model and the database answer."""
-    try:
-        db.session().execute(text("SELECT 1"))
-        database = "ok"
-    except SQLAlchemyError:
-        current_app.logger.warning("health check: database unavailable")
-        database = "unavailable"
-    healthy = database == "ok"
+    """For load balancers: 200 only when the model loads, the database takes a write and the
+    store takes a file; otherwise 503 naming the part that failed."""
+    database = health.database_writable()
+    parts = {"database": database, "storage": health.storage_writable(database)}
+    healthy = all(state == "ok" for state in parts.values())
     return jsonify(
-        status="ok" if healthy else "unavailable", model_version=predictor().model_version, database=database
+        status="ok" if healthy else "unavailable", model_version=predictor().model_version, **parts
     ), 200 if healthy else 503

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 import uuid
 
@@ -17,12 +18,13 @@ from pneumoscan.errors import ImageRejected
 from pneumoscan.formats import BY_NAME, PNG
 from pneumoscan.gradcam import overlay_heatmap
 from pneumoscan.inference import Predictor
+from pneumoscan.pixels_only import pixels_only
 from pneumoscan.png import encode_png
 from pneumoscan.web import db
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import PredictionRecord, utc_now
 from pneumoscan.web.security import request_id
-from pneumoscan.web.storage import DatabaseStore, UploadStore
+from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, DatabaseStore, UploadStore
 
 MAX_FILENAME_LENGTH = 255
 STORE_EXTENSION = "pneumoscan.store"
@@ -57,8 +59,9 @@ def record_upload(
     estimate = predictor.predict(decoded)
     heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam))
     source = BY_NAME[decoded.source_format]
-    if source.kept_as_uploaded:
-        original, extension = data, source.stored_suffix
+    kept = pixels_only(data, source.name, decoded.orientation) if source.kept_as_uploaded else None
+    if kept is not None:
+        original, extension = kept, source.stored_suffix
     else:
         original, extension = encode_png(decoded.gray), PNG.stored_suffix
     prediction_id = str(uuid.uuid4())
@@ -101,13 +104,27 @@ def upload_store() -> UploadStore | DatabaseStore:
     return current_app.extensions[STORE_EXTENSION]
 
 
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def scoring_slot(slots: int) -> threading.BoundedSemaphore:
+    """At most `slots` uploads of a process are read into memory, decoded and estimated at once,
+    whatever the number of request threads: the threads are there so slow clients cannot starve
+    the others, and these steps are what cost memory (a waiting upload stays in werkzeug's
+    temporary file)."""
+    with _slots_lock:
+        return _slots.setdefault(slots, threading.BoundedSemaphore(slots))
+
+
 def record_from_request(upload: FileStorage) -> PredictionRecord:
     """record_upload with the current app's model, store and request session.
 
     Refusals are logged with the request id but without the file name, which may name a patient.
     """
     try:
-        return record_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
+        with scoring_slot(current_app.config["SCORING_SLOTS"]):
+            return record_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
     except ImageRejected as refusal:
         current_app.logger.info(
             "request %s: upload refused (%d): %s", request_id(), refusal.status, refusal.message
@@ -115,14 +132,16 @@ def record_from_request(upload: FileStorage) -> PredictionRecord:
         raise
 
 
-def sweep_orphans(store: UploadStore, session: Session, batch: int = 500) -> int:
+def sweep_orphans(
+    store: UploadStore, session: Session, batch: int = 500, window: float | None = ORPHAN_WINDOW_SECONDS
+) -> int:
     """Remove stored files that no row refers to; returns how many.
 
     A worker killed between placing an upload's two files and committing its row (a window
     of a few file operations) leaves such files; only settled files are considered, so an
     upload still in flight is never touched.
     """
-    groups = store.settled_files()
+    groups = store.settled_files(window)
     ids = list(groups)
     known: set[str] = set()
     for start in range(0, len(ids), batch):

@@ -98,11 +98,12 @@ class UploadStore:
         for name in names:
             (self.folder / name).unlink(missing_ok=True)
 
-    def settled_files(self) -> dict[str, list[str]]:
-        """Files written between a day and ten minutes ago, by the prediction id that starts
-        their name: no upload in flight is that old, and limiting the check to the last day
-        keeps it cheap when every worker start (and every --max-requests recycle) runs it."""
-        newest, oldest = time.time() - ORPHAN_SECONDS, time.time() - ORPHAN_WINDOW_SECONDS
+    def settled_files(self, window: float | None = ORPHAN_WINDOW_SECONDS) -> dict[str, list[str]]:
+        """Files written more than ten minutes (and, with a `window`, less than that many seconds)
+        ago, by the prediction id that starts their name: no upload in flight is that old, and
+        the window keeps the frequent sweeps cheap."""
+        newest = time.time() - ORPHAN_SECONDS
+        oldest = time.time() - window if window is not None else float("-inf")
         groups: dict[str, list[str]] = {}
         for entry in self.folder.iterdir():
             try:
