@@ -11,11 +11,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from pneumoscan.inference import sigmoid
 from pneumoscan.metrics import expected_calibration_error
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def fit_platt(labels: np.ndarray, logits: np.ndarray) -> tuple[float, float]:

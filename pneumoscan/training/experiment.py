@@ -18,8 +18,9 @@ from dataclasses import replace
 import numpy as np
 
 from pneumoscan.dataset import list_labelled_images
+from pneumoscan.inference import sigmoid
 from pneumoscan.metrics import classification_report, expected_calibration_error, pick_threshold, roc_auc
-from pneumoscan.training.calibration import cross_validated_ece, sigmoid
+from pneumoscan.training.calibration import cross_validated_ece
 from pneumoscan.training.config import REPO, TrainConfig, add_train_options, config_from
 from pneumoscan.training.pipeline import Trained, train
 from pneumoscan.training.served_files import load_pixels, model_inputs

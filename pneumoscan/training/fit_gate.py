@@ -36,7 +36,7 @@ RANGE_MARGIN = np.array(
     ]
 )
 SCORE_QUANTILE = 0.999
-SCORE_MARGIN = 1.5
+SCORE_MARGIN = 1.8
 MAX_COLOURFULNESS = 12.0
 
 
@@ -51,10 +51,11 @@ def with_corrupted_copies(grays: np.ndarray, seed: int) -> np.ndarray:
 
 def fit_gate(pooled: np.ndarray, grays: np.ndarray, clean: int) -> XrayGate:
     """Ranges and distances that 99.9% of training X-rays fall within (the first `clean` rows as
-    stored, the rest corrupted copies). The statistics' ranges are the clean X-rays' widened by a
-    margin of their own width, stretched further to the whole range of the corrupted copies, with no margin of theirs: a
-    margin proportional to the corrupted range would let smooth gradients through. No non-X-ray
-    image is used to fit it; the margins were set looking at the refusal rates."""
+    stored, the rest corrupted copies). Each statistic's range is the clean X-rays' range,
+    stretched to the corrupted copies' whole range, with a margin of the clean width added above
+    and below the clean range but not below the corrupted minimum: a margin below that would let
+    smooth gradients through. No non-X-ray image is used to fit it; the margins were set looking
+    at the refusal rates."""
     template = np.mean([layout(g) for g in grays[:clean]], axis=0)
     template = (template - template.mean()) / template.std()
     stats = np.stack([image_statistics(g, template) for g in grays])
@@ -66,7 +67,7 @@ def fit_gate(pooled: np.ndarray, grays: np.ndarray, clean: int) -> XrayGate:
     low, high = np.quantile(stats[:clean], TAIL, axis=0), np.quantile(stats[:clean], 1 - TAIL, axis=0)
     margin = RANGE_MARGIN * (high - low)
     low = np.minimum(low - margin, stats[clean:].min(axis=0))
-    high = np.maximum(high + margin, stats[clean:].max(axis=0))
+    high = np.maximum(high, stats[clean:].max(axis=0)) + margin
     gate = XrayGate(
         mean=mean.astype(np.float32),
         components=components.astype(np.float32),

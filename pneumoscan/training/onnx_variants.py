@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -23,8 +24,6 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
 
 def export_onnx(model, path: Path) -> None:
     """float32 ONNX with one input `image` and two outputs: `logit` and the last activation."""
-    import keras
-
     two = keras.Model(model.input, [model.output, model.get_layer(LAST_CONV_LAYER).output])
     two(np.zeros((1, *model.input.shape[1:]), np.float32))
     raw = path.with_suffix(".raw.onnx")

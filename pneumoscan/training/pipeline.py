@@ -12,12 +12,17 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
 
 from pneumoscan.dataset import LabelledImage, fingerprint, list_labelled_images, split_by_patient
 from pneumoscan.preprocess import Preprocessing
+from pneumoscan.training.augment import augment
 from pneumoscan.training.config import TrainConfig, config_from_dict
 from pneumoscan.training.served_files import load_pixels, model_inputs
+from pneumoscan.training.xception import LOGIT_LAYER, build_model, submodel_from, trunk_until
 
 
 @dataclass
@@ -63,11 +68,6 @@ def cache_trunk(
 ) -> np.ndarray:
     """Frozen-trunk output for `views` views of every image: (views, N, h, w, c) float16.
     View 0 is the image as served; the others are augmented."""
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from pneumoscan.training.augment import augment
-
     forward = tf.function(lambda x: trunk(x, training=False))
     shape = tuple(int(d) for d in trunk.output.shape[1:])
     cache = np.empty((views, len(pixels), *shape), dtype=np.float16)
@@ -90,17 +90,11 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
 
 
 def loss(config: TrainConfig):
-    import keras
-
     return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
 
 
 def train_head(model, cache: np.ndarray, labels: np.ndarray, config: TrainConfig) -> None:
     """Fit the logit on pooled features of the plain view, with the whole trunk frozen."""
-    import keras
-
-    from pneumoscan.training.xception import LOGIT_LAYER, submodel_from
-
     pooled = submodel_from(model, config.cache_layer, "avg_pool").predict(
         cache[0].astype(np.float32), batch_size=64, verbose=1
     )
@@ -126,7 +120,6 @@ def fine_tune(
     config: TrainConfig,
 ) -> dict:
     """Unfreeze everything after the cache except BatchNormalization, which stays in inference mode."""
-    import keras
 
     class Views(keras.utils.PyDataset):
         """Each epoch shows every image once, each time in a randomly chosen cached view."""
@@ -174,11 +167,6 @@ def fine_tune(
 def train(config: TrainConfig) -> Trained:
     """Fine-tune Xception on the training folder as `config` says; saves the checkpoint in build_dir."""
     started = time.time()
-    import keras
-    import tensorflow as tf
-
-    from pneumoscan.training.xception import build_model, submodel_from, trunk_until
-
     if config.threads:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     keras.utils.set_random_seed(config.seed)
@@ -213,8 +201,6 @@ def train(config: TrainConfig) -> Trained:
 
 def load_checkpoint(build_dir: Path) -> tuple[Trained, TrainConfig]:
     """The model and split that `train` saved in build_dir, to publish again without training."""
-    import keras
-
     saved = json.loads((build_dir / "training.json").read_text())
     config = replace(config_from_dict(saved["config"]), build_dir=build_dir)
     train_items, val_items = split_by_patient(

@@ -20,9 +20,15 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
+import keras
 import numpy as np
+import onnxruntime
+import PIL
+import tensorflow as tf
 
 from pneumoscan.dataset import LabelledImage, list_labelled_images
+from pneumoscan.gradcam import gradcam
 from pneumoscan.inference import Predictor, run_model, sigmoid
 from pneumoscan.metrics import classification_report, roc_auc
 from pneumoscan.model_card import CLASS_NAMES, POSITIVE_CLASS, Calibration, ModelCard
@@ -147,11 +153,6 @@ def choose_threshold(
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
     """The served Grad-CAM (NumPy, on the shipped model's activation) against keras-io's
     GradientTape Grad-CAM on the float32 Keras model: the whole difference, weights format included."""
-    import keras
-    import tensorflow as tf
-
-    from pneumoscan.gradcam import gradcam
-
     grad_model = keras.Model(model.input, [model.get_layer(LAST_CONV_LAYER).output, model.output])
     differences = []
     for x in inputs:
@@ -173,12 +174,6 @@ def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
 
 
 def library_versions() -> dict[str, str]:
-    import cv2
-    import keras
-    import onnxruntime
-    import PIL
-    import tensorflow as tf
-
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
