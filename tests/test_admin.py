@@ -194,3 +194,22 @@ def test_the_audit_trail_has_one_event_per_action(app, users, xray_paths, csrf_t
         ("delete", users.admin.id): 1,
         ("sign-out", users.admin.id): 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("page=99999999999999999999", 400),
+        ("page=1000000001", 400),
+        ("page=0", 400),
+        ("page=abc", 400),
+        ("user=99999999999999999999", 400),
+        ("user=abc", 400),
+        ("user=0", 400),
+        ("user=", 200),
+        ("user=1&page=1", 200),
+    ],
+)
+def test_audit_query_numbers_out_of_range_are_a_400(app, users, query: str, status: int):
+    response = users.client(users.admin).get(f"/admin/audit?{query}")
+    assert response.status_code == status, response.get_data(as_text=True)[:300]

@@ -130,6 +130,6 @@ def test_sign_in_upload_see_result_and_history_then_sign_out(
     assert re.search(r"/login\?next=", page.url)
     refused = page.request.get(f"{live_url}/api/v1/predictions/{prediction_id}")
     assert refused.status == 401
-    image = page.request.get(stored["image_url"], max_redirects=0)
+    image = page.request.get(live_url + stored["image_url"], max_redirects=0)
     assert image.status == 302
     assert not [text for text in console if "Content Security Policy" in text], console
