@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+OPEN_DEMO ?= true
 
 # apt-get runs only when a system package is missing; root runs it directly, others via sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,10 +15,11 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 .PHONY: run lint format test screenshot train bench load system-test-deps clean distclean
 
 # The database is brought to the code's schema first (the Procfile's release step).
+# OPEN_DEMO: with no account yet the app runs open (with a banner), as suits a laptop on 127.0.0.1.
 run: $(VENV)/.serve-stamp
 	$(BIN)/alembic upgrade head
-	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/gunicorn app:app --bind $(HOST):$(PORT) \
-		--workers 1 --threads 16 --timeout 60 \
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 OPEN_DEMO=$(OPEN_DEMO) $(BIN)/gunicorn app:app \
+		--bind $(HOST):$(PORT) --workers 1 --threads 16 --timeout 60 \
 		--worker-class pneumoscan.web.worker.PollingThreadWorker \
 		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
 

@@ -193,6 +193,8 @@ def procfile_server(
             "UPLOAD_FOLDER": str(workdir / "uploads"),
             "SECRET_KEY": secrets.token_hex(16),
             "RATE_LIMIT": "",
+            # No accounts on this throw-away database: open, as `make run` is on a laptop.
+            "OPEN_DEMO": "true",
             **(env or {}),
         }
         log_path = workdir / "server.log"

@@ -97,7 +97,9 @@ def upgrade_database() -> Callable[[str], None]:
 def make_app(tmp_path: Path, model_dir: Path) -> Callable:
     """Build an app on a fresh SQLite file and upload folder; keyword arguments override config.
 
-    Every app's connection pool is emptied afterwards, so no connection outlives its test.
+    OPEN_DEMO is on, so an app without accounts is open as before accounts existed; tests of
+    accounts add users (the `users` fixture), which closes it. Every app's connection pool is
+    emptied afterwards, so no connection outlives its test.
     """
     from pneumoscan.web import create_app, db
 
@@ -112,7 +114,7 @@ def make_app(tmp_path: Path, model_dir: Path) -> Callable:
             "MODEL_DIR": str(model_dir),
             "ORT_THREADS": 1,
             "RATE_LIMIT": "",
-            "ADMIN_PASSWORD_HASH": "",
+            "OPEN_DEMO": True,
         }
         config.update(overrides)
         migrate(config["DATABASE_URL"])
@@ -136,17 +138,17 @@ def client(app):
     return app.test_client()
 
 
+def fetch_csrf_token(client, path: str = "/") -> str:
+    """The CSRF token from a page the client fetches, as a browser would submit it."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
 @pytest.fixture
 def csrf_token() -> Callable:
-    """The CSRF token from a page the client fetches, as a browser would submit it."""
-
-    def fetch(client, path: str = "/") -> str:
-        page = client.get(path).get_data(as_text=True)
-        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-        assert match, f"no CSRF token on {path}"
-        return match.group(1)
-
-    return fetch
+    return fetch_csrf_token
 
 
 @pytest.fixture(scope="session")
@@ -180,3 +182,55 @@ def _hypothesis_profile() -> None:
 
 
 _hypothesis_profile()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def post_login(client, email: str, password: str = PASSWORD, path: str = "/login"):
+    """Submits the login form as a browser would, CSRF token included."""
+    token = fetch_csrf_token(client, "/login")
+    return client.post(path, data={"csrf_token": token, "email": email, "password": password})
+
+
+def run_flask(app, *args: str, password: str | None = None):
+    """`flask --app app ARGS...` on this app, with `password` piped to stdin."""
+    return app.test_cli_runner().invoke(args=list(args), input=f"{password}\n" if password else None)
+
+
+class Accounts:
+    """An admin and a clinician on one app, with helpers to sign a client in and make tokens."""
+
+    def __init__(self, app) -> None:
+        from pneumoscan.web import accounts, db
+
+        self.app = app
+        with app.app_context():
+            session = db.session()
+            self.admin = accounts.create(session, "ada@clinic.example", "Dr Ada Admin", "admin", PASSWORD)
+            self.clinician = accounts.create(
+                session, "cy@clinic.example", "Dr Cy Clinician", "clinician", PASSWORD
+            )
+            session.commit()
+
+    def client(self, user=None) -> FlaskClient:
+        """A test client, signed in through the login form as `user` when given."""
+        client = self.app.test_client()
+        if user is not None:
+            answer = post_login(client, user.email)
+            assert answer.status_code == 303, answer.get_data(as_text=True)
+        return client
+
+    def token(self, user, name: str = "test") -> str:
+        from pneumoscan.web import db, tokens
+
+        with self.app.app_context():
+            _row, token = tokens.issue(db.session(), user, name)
+            db.session().commit()
+        return token
+
+
+@pytest.fixture
+def users(app) -> Accounts:
+    """Two accounts on `app`: from now on it needs a signed-in user or a token."""
+    return Accounts(app)

@@ -1,9 +1,10 @@
-"""A real browser (Debian's chromium, driven by Playwright) uploads an X-ray through the form.
+"""A real browser (Debian's chromium, driven by Playwright) signs in and uploads an X-ray.
 
-It checks what a clinician sees: the result page with the label, probability and both images
-actually loaded, no Content-Security-Policy violation, a layout that fits a phone, and the
-history page linking back. The result page's screenshot goes to a temporary folder; `make
-screenshot` passes `--screenshot-to docs/screenshot-result.png` to refresh the README's picture.
+It checks what a clinician sees: the result page with the label, probability, uploader and
+both images actually loaded, no Content-Security-Policy violation, a layout that fits a phone,
+the history page linking back, and that signing out locks the result away again. The result
+page's screenshot goes to a temporary folder; `make screenshot` passes `--screenshot-to
+docs/screenshot-result.png` to refresh the README's picture.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD
 from werkzeug.serving import make_server
 
 sync_api = pytest.importorskip(
@@ -34,8 +36,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def live_url(app):
-    """The test app served by werkzeug on a free loopback port for the length of one test."""
+def live_url(app, users):
+    """The test app, with accounts, served by werkzeug on a free loopback port for one test."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -63,12 +65,20 @@ def loaded_images(page) -> list[dict]:
     )
 
 
-def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, page, tmp_path, request):
+def test_sign_in_upload_see_result_and_history_then_sign_out(
+    xray_paths, users, live_url, page, tmp_path, request
+):
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
     xray = xray_paths[1]
 
-    page.goto(f"{live_url}/")
+    page.goto(f"{live_url}/history")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.get_by_label("Email").fill(users.clinician.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/history$"))
+    page.get_by_role("link", name="Upload", exact=True).click()
     page.get_by_label(re.compile("x-ray", re.I)).set_input_files(str(xray))
     page.get_by_role("button", name=re.compile("analyse", re.I)).click()
     page.wait_for_url(re.compile(r"/predictions/[0-9a-f-]{36}$"))
@@ -81,7 +91,9 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
     assert stored["label"] in page.inner_text(".summary")
     assert f"{stored['probability'] * 100:.1f} %" in body
     assert "not a diagnosis" in body
-    assert xray.name in body
+    assert xray.name not in body and "JPEG" in page.inner_text(".summary")
+    assert page.inner_text(".uploader") == "Dr Cy Clinician"
+    assert stored["uploaded_by"]["name"] == "Dr Cy Clinician"
 
     images = loaded_images(page)
     assert len(images) == 2, images
@@ -109,3 +121,15 @@ def test_upload_through_the_form_shows_result_and_history(xray_paths, live_url, 
     row_link.click()
     page.wait_for_url(re.compile(f"/predictions/{prediction_id}$"))
     assert all(image["width"] > 0 for image in loaded_images(page))
+    assert "Dr Cy Clinician" in page.inner_text("main")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login$"))
+    assert "signed out" in page.inner_text("main")
+    page.goto(f"{live_url}/predictions/{prediction_id}")
+    assert re.search(r"/login\?next=", page.url)
+    refused = page.request.get(f"{live_url}/api/v1/predictions/{prediction_id}")
+    assert refused.status == 401
+    image = page.request.get(live_url + stored["image_url"], max_redirects=0)
+    assert image.status == 302
+    assert not [text for text in console if "Content Security Policy" in text], console

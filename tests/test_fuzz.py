@@ -158,6 +158,26 @@ def test_every_query_number_gives_200_or_400(fuzz_client, path: str, value: str)
         assert response.is_json
 
 
+@pytest.fixture
+def admin_client(make_app):
+    """Signed in as an admin, so the admin pages' query numbers are reached."""
+    from conftest import Accounts
+
+    users = Accounts(make_app())
+    return users.client(users.admin)
+
+
+@given(st.sampled_from(["/admin/audit?page=", "/admin/audit?user="]), QUERY_VALUES)
+def test_every_admin_query_number_gives_200_or_400(admin_client, path: str, value: str) -> None:
+    endpoint, name = path.split("?")
+    response = (
+        admin_client.get(path, query_string=None)
+        if not value
+        else admin_client.get(endpoint, query_string={name.rstrip("="): value})
+    )
+    assert response.status_code in (200, 400), (value, response.status_code)
+
+
 @given(st.text(max_size=40), st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]))
 def test_any_path_and_method_is_never_5xx(fuzz_client, path: str, method: str) -> None:
     response = fuzz_client.open("/" + path.lstrip("/"), method=method)

@@ -7,22 +7,22 @@ restarted without their upload folders (each start gets a fresh one, removed whe
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import re
 import secrets
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from werkzeug.security import generate_password_hash
 
-from scripts.load_test import Server, procfile_server, request, run_load, verify_stored
+from scripts.load_test import REPO, Server, procfile_server, request, run_load, verify_stored
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) is not installed")
 
@@ -129,38 +129,70 @@ def test_a_worker_killed_during_uploads_leaves_no_row_without_its_bytes(shared, 
     assert _incomplete_results(shared["DATABASE_URL"]) == []
 
 
-def test_rate_limit_and_sessions_are_shared_across_instances(shared):
-    env = {**shared, "RATE_LIMIT": "4/minute", "ADMIN_PASSWORD_HASH": generate_password_hash(PASSWORD)}
-    basic = {"Authorization": "Basic " + base64.b64encode(f"api:{PASSWORD}".encode()).decode()}
+def flask_command(env: dict[str, str], *args: str, password: str | None = None) -> str:
+    """`flask --app app ARGS` on the instances' database, as an operator runs it; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        input=f"{password}\n" if password else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+def _csrf_token(page: bytes) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.decode()).group(1)
+
+
+def test_rate_limits_sessions_and_sign_out_are_shared_across_instances(shared):
+    env = {**shared, "RATE_LIMIT": "4/minute"}
     with two_instances(env) as (first, second):
+        flask_command(
+            env,
+            "users",
+            "create",
+            "ops@clinic.example",
+            "--name",
+            "Ops",
+            "--role",
+            "admin",
+            password=PASSWORD,
+        )
+        bearer = {
+            "Authorization": "Bearer " + flask_command(env, "users", "token", "ops@clinic.example").strip()
+        }
         status, headers, body = request(f"{first.base_url}/login")
         cookie = headers["set-cookie"].split(";", 1)[0]
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', body.decode()).group(1)
         form = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        fields = {"csrf_token": _csrf_token(body), "email": "ops@clinic.example"}
         wrong = request(
-            f"{first.base_url}/login",
-            "POST",
-            urlencode({"csrf_token": token, "password": "guess"}).encode(),
-            form,
+            f"{first.base_url}/login", "POST", urlencode({**fields, "password": "guess"}).encode(), form
         )
         right = request(
-            f"{first.base_url}/login",
-            "POST",
-            urlencode({"csrf_token": token, "password": PASSWORD}).encode(),
-            form,
+            f"{first.base_url}/login", "POST", urlencode({**fields, "password": PASSWORD}).encode(), form
         )
         assert (wrong[0], right[0]) == (401, 303)
-        signed_in = right[1]["set-cookie"].split(";", 1)[0]
+        signed_in = {"Cookie": right[1]["set-cookie"].split(";", 1)[0]}
 
-        assert request(f"{second.base_url}/history", headers={"Cookie": signed_in})[0] == 200
+        assert request(f"{second.base_url}/history", headers=signed_in)[0] == 200
         assert request(f"{second.base_url}/history", headers={"Cookie": cookie})[0] == 302
 
-        empty = {**basic, "Content-Type": "multipart/form-data; boundary=x"}
-        third = request(f"{second.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty)
-        fourth = request(f"{first.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty)
-        refused = [
-            request(f"{s.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty) for s in (second, first)
+        empty = {**bearer, "Content-Type": "multipart/form-data; boundary=x"}
+        uploads = [
+            request(f"{s.base_url}/api/v1/predictions", "POST", b"--x--\r\n", empty)
+            for s in (second, first, second, first, second, first)
         ]
-        assert (third[0], fourth[0]) == (400, 400)
-        assert [r[0] for r in refused] == [429, 429]
-        assert all(0 < int(r[1]["retry-after"]) <= 60 for r in refused)
+        assert [u[0] for u in uploads] == [400, 400, 400, 400, 429, 429], "two sign-in posts do not count"
+        assert all(0 < int(u[1]["retry-after"]) <= 60 for u in uploads[4:])
+
+        _, account_headers, account = request(f"{second.base_url}/account", headers=signed_in)
+        # The page put a fresh CSRF token in the session, so the cookie it sent back goes with it.
+        with_token = {"Cookie": account_headers["set-cookie"].split(";", 1)[0]}
+        token = urlencode({"csrf_token": _csrf_token(account)}).encode()
+        signed_out = request(f"{second.base_url}/logout", "POST", token, {**form, **with_token})
+        assert signed_out[0] == 303
+        assert request(f"{first.base_url}/history", headers=signed_in)[0] == 302

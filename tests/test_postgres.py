@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD, post_login, run_flask
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) is not installed")
 
@@ -27,7 +28,7 @@ def pg_app(model_dir, postgres_url, tmp_path, monkeypatch, buffered_client_class
     monkeypatch.setenv("MODEL_DIR", str(model_dir))
     monkeypatch.setenv("ORT_THREADS", "1")
     monkeypatch.setenv("RATE_LIMIT", "")
-    monkeypatch.delenv("ADMIN_PASSWORD_HASH", raising=False)
+    monkeypatch.setenv("OPEN_DEMO", "true")
     from pneumoscan.web import create_app, db
 
     app = create_app()
@@ -92,3 +93,47 @@ def test_concurrent_writers_on_postgresql(xray_paths, pg_app, postgres_url):
     assert statuses == [201] * len(threads)
     assert len(_rows(postgres_url)) == before + len(threads)
     assert pg_app.test_client().get("/api/v1/predictions").get_json()["total"] == before + len(threads)
+
+
+def _scalar(postgres_url: str, sql: str) -> object:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def test_accounts_tokens_audit_and_deletion_on_postgresql(xray_paths, pg_app, postgres_url):
+    """Runs last: once it has made accounts, the app needs credentials."""
+    for email, role in (("ada@clinic.example", "admin"), ("cy@clinic.example", "clinician")):
+        made = run_flask(
+            pg_app, "users", "create", email, "--name", email[:2], "--role", role, password=PASSWORD
+        )
+        assert made.exit_code == 0, made.output
+    token = run_flask(pg_app, "users", "token", "cy@clinic.example").output.strip()
+
+    with open(xray_paths[0], "rb") as handle:
+        created = pg_app.test_client().post(
+            "/api/v1/predictions",
+            data={"file": (handle, "x.jpeg")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert created.status_code == 201 and created.json["uploaded_by"]["name"] == "cy"
+    prediction_id = created.json["id"]
+    admin = pg_app.test_client()
+    wrong = post_login(admin, "ada@clinic.example", "no")
+    right = post_login(admin, "ada@clinic.example")
+    assert (wrong.status_code, right.status_code) == (401, 303)
+    assert _scalar(postgres_url, "SELECT count(*) FROM user_sessions") == 1
+    assert (
+        _scalar(postgres_url, "SELECT failures FROM login_throttles WHERE bucket = 'address:127.0.0.1'") == 1
+    )
+    assert _scalar(postgres_url, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL") == 1
+    uploader = "SELECT u.email FROM predictions p JOIN users u ON u.id = p.uploaded_by_id WHERE p.id = '{}'"
+    assert _scalar(postgres_url, uploader.format(prediction_id)) == "cy@clinic.example"
+
+    assert admin.delete(f"/api/v1/predictions/{prediction_id}").status_code == 204
+    assert admin.get(f"/api/v1/predictions/{prediction_id}").status_code == 404
+    assert _scalar(postgres_url, f"SELECT count(*) FROM predictions WHERE id = '{prediction_id}'") == 0
+    actions = "SELECT string_agg(action, ',' ORDER BY id) FROM audit_events WHERE target_id = '{}'"
+    assert _scalar(postgres_url, actions.format(prediction_id)) == "upload,delete"
+    assert _scalar(postgres_url, "SELECT count(*) FROM audit_events WHERE action = 'sign-in-failed'") == 1
+    assert pg_app.test_client().get("/api/v1/predictions").status_code == 401

@@ -6,17 +6,22 @@ from __future__ import annotations
 import zipfile
 
 import pytest
+from conftest import PASSWORD, Accounts, run_flask
 from sqlalchemy import func, select
 
 from pneumoscan.web import db
-from pneumoscan.web.models import PredictionRecord, StoredFile
+from pneumoscan.web.models import AuditEvent, PredictionRecord, StoredFile
+
+
+def upload_as(client, path, headers: dict):
+    with open(path, "rb") as handle:
+        reply = client.post("/api/v1/predictions", data={"file": (handle, path.name)}, headers=headers)
+    assert reply.status_code == 201, reply.json
+    return reply.json
 
 
 def upload(client, path):
-    with open(path, "rb") as handle:
-        reply = client.post("/api/v1/predictions", data={"file": (handle, path.name)})
-    assert reply.status_code == 201, reply.json
-    return reply.json
+    return upload_as(client, path, {})
 
 
 def stored_files(app) -> dict[str, bytes]:
@@ -32,8 +37,14 @@ def all_rows(app) -> list[dict]:
         return [{key: getattr(row, key) for key in columns} for row in rows]
 
 
+def fetched_as(client, item, headers: dict) -> tuple[bytes, bytes]:
+    return client.get(item["image_url"], headers=headers).data, client.get(
+        item["heatmap_url"], headers=headers
+    ).data
+
+
 def fetched(client, item) -> tuple[bytes, bytes]:
-    return client.get(item["image_url"]).data, client.get(item["heatmap_url"]).data
+    return fetched_as(client, item, {})
 
 
 @pytest.fixture
@@ -182,3 +193,40 @@ def test_the_sweep_is_for_the_folder_store_only(db_app):
     assert db_app.extensions.get("pneumoscan.sweeper") is None
     result = db_app.test_cli_runner().invoke(args=["sweep"])
     assert result.exit_code == 0 and "nothing to sweep" in result.output
+
+
+def test_deleting_a_result_removes_its_rows_from_the_database_store(db_app, xray_paths):
+    users = Accounts(db_app)
+    admin = {"Authorization": f"Bearer {users.token(users.admin)}"}
+    client = db_app.test_client()
+    kept, doomed = (upload_as(client, path, admin) for path in xray_paths[:2])
+
+    assert client.delete(f"/api/v1/predictions/{doomed['id']}", headers=admin).status_code == 204
+
+    assert sorted(stored_files(db_app)) == sorted([f"{kept['id']}.jpg", f"{kept['id']}.heatmap.png"])
+    assert client.get(doomed["image_url"], headers=admin).status_code == 404
+    assert fetched_as(client, kept, admin)[1].startswith(b"\x89PNG")
+
+
+def test_export_is_audited_and_import_keeps_each_uploader_by_email(make_app, tmp_path, xray_paths):
+    source = make_app()
+    users = Accounts(source)
+    clinician = {"Authorization": f"Bearer {users.token(users.clinician)}"}
+    item = upload_as(source.test_client(), xray_paths[0], clinician)
+    archive = tmp_path / "backup.zip"
+
+    assert run_flask(source, "export-data", str(archive)).exit_code == 0
+    with source.app_context():
+        exported = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "export"))
+    assert exported.detail == "1 result(s) to backup.zip" and exported.user_id is None
+
+    target = make_app(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'target.sqlite'}", UPLOAD_FOLDER=str(tmp_path / "t")
+    )
+    run_flask(target, "users", "create", "first@clinic.example", "--name", "First", password=PASSWORD)
+    moved = Accounts(target)
+    assert moved.clinician.id != users.clinician.id
+    assert run_flask(target, "import-data", str(archive)).exit_code == 0
+    token = {"Authorization": f"Bearer {moved.token(moved.admin)}"}
+    record = target.test_client().get(f"/api/v1/predictions/{item['id']}", headers=token).json
+    assert record["uploaded_by"] == {"id": moved.clinician.id, "name": "Dr Cy Clinician"}

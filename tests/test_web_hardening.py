@@ -220,3 +220,25 @@ def test_scoring_slots_bound_how_many_uploads_are_decoded_at_once(make_app, xray
 
     assert statuses == [201] * 4
     assert peak[0] == 1
+
+
+def test_once_an_account_exists_health_names_no_part_but_still_checks_them(app, users, tmp_path):
+    client = app.test_client()
+    assert client.get("/healthz").json == {"status": "ok"}
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    folder.rename(tmp_path / "away")
+    folder.write_bytes(b"not a folder")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503 and response.json == {"status": "unavailable"}
+
+
+def test_once_an_account_exists_a_read_only_database_is_a_bare_503(make_app, tmp_path):
+    from conftest import Accounts
+
+    Accounts(make_app())
+    read_only = f"sqlite:///file:{tmp_path / 'pneumoscan.sqlite'}?mode=ro&uri=true"
+    response = make_app(DATABASE_URL=read_only).test_client().get("/healthz")
+
+    assert response.status_code == 503 and response.json == {"status": "unavailable"}

@@ -45,7 +45,8 @@ def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csr
         from pneumoscan.web import db
 
         row = db.session().get(PredictionRecord, match.group(1))
-    assert row is not None and row.original_filename == xray.name
+    assert row is not None and row.original_filename == ""
+    assert xray.name not in html and f"JPEG, {row.width}×{row.height} px" in html
     assert NOTICE in html
     assert row.label in html and row.model_version in html
     assert f"{row.probability * 100:.1f} %" in html and f"{row.threshold * 100:.1f} %" in html

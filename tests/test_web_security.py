@@ -1,4 +1,4 @@
-"""Rate limit, optional login, request ids, database outages and unexpected errors."""
+"""Rate limit, request ids, database outages and unexpected errors (accounts: test_accounts.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import io
 import re
 
 import pytest
-from werkzeug.security import generate_password_hash
-
-PASSWORD = "correct horse battery staple"
 
 
 def post(client, data: bytes = b"", name: str = "xray.jpeg", **kwargs):
@@ -48,75 +45,6 @@ def test_form_is_rate_limited_too(make_app):
 
     assert refused.status_code == 429 and "Retry-After" in refused.headers
     assert 'name="file"' in refused.get_data(as_text=True)
-
-
-@pytest.fixture
-def guarded(make_app):
-    return make_app(ADMIN_PASSWORD_HASH=generate_password_hash(PASSWORD), WTF_CSRF_ENABLED=True)
-
-
-def test_login_protects_pages_files_and_api(guarded):
-    client = guarded.test_client()
-
-    for path in (
-        "/",
-        "/history",
-        "/predictions/00000000-0000-4000-8000-000000000000",
-        "/predictions/00000000-0000-4000-8000-000000000000/image",
-    ):
-        response = client.get(path)
-        assert response.status_code == 302 and "/login?next=" in response.headers["Location"], path
-    api = client.get("/api/v1/predictions")
-    assert client.get("/api/v1/elsewhere").status_code == 401
-    assert api.status_code == 401 and api.json == {"error": "authentication required"}
-    assert post(client).status_code == 401
-    assert client.get("/healthz").status_code == 200
-
-
-def test_api_accepts_basic_credentials(guarded):
-    client = guarded.test_client()
-
-    assert client.get("/api/v1/predictions", auth=("anyone", PASSWORD)).status_code == 200
-    assert client.get("/api/v1/predictions", auth=("anyone", "wrong")).status_code == 401
-
-
-def test_login_flow_sets_a_hardened_cookie_and_unlocks_pages(guarded, csrf_token):
-    client = guarded.test_client()
-    token = csrf_token(client, "/login")
-
-    wrong = client.post("/login", data={"csrf_token": token, "password": "guess"})
-    assert wrong.status_code == 401 and "wrong password" in wrong.get_data(as_text=True)
-    right = client.post("/login?next=/history", data={"csrf_token": token, "password": PASSWORD})
-
-    assert right.status_code == 303 and right.headers["Location"] == "/history"
-    cookie = right.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-    assert client.get("/history").status_code == 200
-    assert client.get("/api/v1/predictions").status_code == 200
-    logout = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
-    assert logout.status_code == 303
-    assert client.get("/history").status_code == 302
-
-
-def test_login_does_not_redirect_off_site(guarded, csrf_token):
-    for target in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
-        client = guarded.test_client()
-        token = csrf_token(client, "/login")
-        response = client.post(f"/login?next={target}", data={"csrf_token": token, "password": PASSWORD})
-        assert response.headers["Location"] == "/", target
-
-
-def test_cookie_is_secure_behind_an_https_proxy(make_app, csrf_token):
-    app = make_app(ADMIN_PASSWORD_HASH=generate_password_hash(PASSWORD), TRUST_PROXY=1)
-    client = app.test_client()
-    https = {"X-Forwarded-Proto": "https", "Referer": "https://localhost/login"}
-    page = client.get("/login", headers=https).get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-
-    response = client.post("/login", data={"csrf_token": token, "password": PASSWORD}, headers=https)
-
-    assert response.status_code == 303
-    assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_request_id_is_echoed_or_made(client):

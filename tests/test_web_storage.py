@@ -50,7 +50,9 @@ def test_sanitise_filename(raw, kept):
     assert sanitise_filename(raw) == kept
 
 
-def test_result_is_stored_under_generated_names(app, client, xray_paths):
+def test_result_is_stored_under_generated_names(make_app, xray_paths):
+    app = make_app(KEEP_FILENAMES=True)
+    client = app.test_client()
     body = post(client, xray_paths[0].read_bytes(), "../../Zoë's X-ray.jpeg").json
 
     rows, files = stored(app)

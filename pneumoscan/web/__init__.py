@@ -1,16 +1,22 @@
-"""The PneumoScan web app: upload form, results, history and JSON API (Flask application factory)."""
+"""The PneumoScan web app: upload form, results, history, accounts, JSON API (application factory)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
+import click
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pneumoscan.model_card import CARD_FILE
 from pneumoscan.web import (
+    access,
+    account,
+    admin,
     api,
     auth,
     cli,
@@ -22,6 +28,7 @@ from pneumoscan.web import (
     security,
     slowbody,
     sweeper,
+    users_cli,
 )
 from pneumoscan.web.config import INSTANCE_PATH, REPO_ROOT, from_environment
 from pneumoscan.web.service import STORE_EXTENSION
@@ -55,16 +62,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     csrf.init_app(app)
     db.init_app(app)
+    access.init_app(app)
     ratelimit.init_app(app)
     app.extensions[STORE_EXTENSION] = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])
     sweeper.init_app(app)
     slowbody.init_app(app)
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files.bp)
     csrf.exempt(api.bp)
     error_handlers.init_app(app)
     cli.init_app(app)
+    users_cli.init_app(app)
+    if os.environ.get("ADMIN_PASSWORD_HASH"):
+        app.logger.warning("ADMIN_PASSWORD_HASH is retired and ignored; create accounts instead (README)")
+    if click.get_current_context(silent=True) is None:
+        try:
+            access.announce_setup_code(app)
+        except SQLAlchemyError:
+            app.logger.warning("database unavailable at start; cannot tell whether an account exists")
     return app

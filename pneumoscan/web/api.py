@@ -5,11 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
 
 from pneumoscan.errors import ImageRejected
-from pneumoscan.web import db
+from pneumoscan.web import db, retention
+from pneumoscan.web.access import admin_required
 from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.pages import find_result, viewed
 from pneumoscan.web.queryargs import int_arg
 from pneumoscan.web.ratelimit import rate_limited
-from pneumoscan.web.service import record_from_request
+from pneumoscan.web.service import record_from_request, upload_store
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
@@ -32,7 +34,10 @@ def as_json(row: PredictionRecord) -> dict:
         "heatmap_url": public_url("files.heatmap", prediction_id=row.id),
         "image_url": public_url("files.image", prediction_id=row.id),
         "created_at": row.created_at.isoformat(),
-        "original_filename": row.original_filename,
+        "original_filename": row.original_filename or None,
+        "uploaded_by": {"id": row.uploaded_by.id, "name": row.uploaded_by.display_name}
+        if row.uploaded_by
+        else None,
         "source_format": row.source_format,
         "width": row.width,
         "height": row.height,
@@ -59,10 +64,15 @@ def create_prediction():
 
 @bp.get("/predictions/<uuid:prediction_id>")
 def get_prediction(prediction_id):
-    row = db.session().get(PredictionRecord, str(prediction_id))
-    if row is None:
-        abort(404, "no such prediction")
-    return jsonify(as_json(row))
+    return jsonify(as_json(viewed(prediction_id)))
+
+
+@bp.delete("/predictions/<uuid:prediction_id>")
+@admin_required
+def delete_prediction(prediction_id):
+    """Admins only: the row and both files go; the audit event stays."""
+    retention.delete_result(db.session(), upload_store(), find_result(prediction_id))
+    return "", 204
 
 
 @bp.get("/predictions")

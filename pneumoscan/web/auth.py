@@ -1,31 +1,25 @@
-"""Optional login: when ADMIN_PASSWORD_HASH is set, everything but the health check needs it.
+"""Signing in and out, and the first-run page that makes the first admin.
 
-Browsers sign in through /login (a session cookie); programs calling the API may instead send
-HTTP Basic credentials with any user name and the same password. Password posts share the
-upload rate limit, which slows guessing.
+Failed sign-ins are slowed by pneumoscan.web.throttle, and sign-in posts have their own rate
+limit (not the uploads'); the answer is the same whether or not the email has an account.
 """
 
 from __future__ import annotations
 
+import hmac
+import math
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from werkzeug.security import check_password_hash
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import TooManyRequests
 
-from pneumoscan.web.forms import LoginForm
-from pneumoscan.web.ratelimit import rate_limited
+from pneumoscan.web import access, accounts, audit, db, throttle
+from pneumoscan.web.forms import ConfirmForm, LoginForm, SetupForm
+from pneumoscan.web.ratelimit import sign_in_limited
 
 bp = Blueprint("auth", __name__)
-OPEN_ENDPOINTS = {"auth.login", "pages.healthz", "static"}
-
-
-def login_enabled() -> bool:
-    return bool(current_app.config.get("ADMIN_PASSWORD_HASH"))
-
-
-def password_ok(password: str) -> bool:
-    """check_password_hash compares the derived keys in constant time."""
-    return check_password_hash(current_app.config["ADMIN_PASSWORD_HASH"], password)
+WRONG = "wrong email or password"
 
 
 def _safe_next(target: str | None) -> str:
@@ -36,38 +30,89 @@ def _safe_next(target: str | None) -> str:
     return url_for("pages.index")
 
 
-@bp.before_app_request
-def require_login():
-    if not login_enabled() or request.endpoint in OPEN_ENDPOINTS or session.get("admin"):
-        return None
-    if request.path.startswith("/api/"):
-        credentials = request.authorization
-        if credentials and credentials.password and password_ok(credentials.password):
-            return None
-        response = jsonify(error="authentication required")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Basic realm="PneumoScan API"'
-        return response
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+def _refuse_while_locked(buckets: list[str]) -> None:
+    wait = throttle.locked_for(db.session(), buckets)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        raise TooManyRequests(f"too many failed sign-ins; try again in {seconds} s", retry_after=seconds)
+
+
+def _count_failure(buckets: list[str], email: str) -> None:
+    """Counts the failure; a concurrent first failure in the same bucket is retried once."""
+    database = db.session()
+    for attempt in range(2):
+        throttle.record_failure(database, buckets)
+        audit.add(database, audit.SIGN_IN_FAILED, detail=email)
+        try:
+            database.commit()
+            return
+        except IntegrityError:
+            database.rollback()
+            if attempt:
+                raise
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited
+@sign_in_limited
 def login():
-    if not login_enabled():
-        return redirect(url_for("pages.index"))
+    if not access.accounts_exist():
+        return redirect(url_for("auth.setup" if not current_app.config["OPEN_DEMO"] else "pages.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        if password_ok(form.password.data):
-            session.clear()
-            session["admin"] = True
+        email = accounts.normalise_email(form.email.data)
+        buckets = throttle.buckets(email, request.remote_addr)
+        _refuse_while_locked(buckets)
+        database = db.session()
+        user = accounts.find(database, email)
+        if accounts.check_password(user, form.password.data):
+            throttle.record_success(database, buckets)
+            access.sign_in(user)
+            audit.add(database, audit.SIGN_IN, target_id=user.id, user=user)
+            database.commit()
             return redirect(_safe_next(request.args.get("next")), code=303)
-        form.password.errors.append("wrong password")
+        _count_failure(buckets, email)
+        form.password.errors.append(WRONG)
     return render_template("login.html", form=form), 401 if request.method == "POST" else 200
 
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "the sign-out form expired; reload the page and try again")
+    database = db.session()
+    audit.add(database, audit.SIGN_OUT)
+    access.sign_out()
+    database.commit()
     flash("signed out")
-    return redirect(url_for("auth.login" if login_enabled() else "pages.index"), code=303)
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@sign_in_limited
+def setup():
+    """Creates the first admin; gone once any account exists."""
+    if access.accounts_exist():
+        return redirect(url_for("auth.login"))
+    form = SetupForm()
+    if form.validate_on_submit():
+        buckets = throttle.buckets("first-run setup", request.remote_addr)
+        _refuse_while_locked(buckets)
+        expected = access.setup_code(current_app.config["SECRET_KEY"])
+        database = db.session()
+        if not hmac.compare_digest(form.code.data.strip().lower(), expected):
+            throttle.record_failure(database, buckets)
+            database.commit()
+            form.code.errors.append("wrong setup code; it is in the server's log")
+        else:
+            try:
+                user = accounts.create(
+                    database, form.email.data, form.display_name.data, "admin", form.password.data
+                )
+            except accounts.AccountError as error:
+                form.email.errors.append(str(error))
+            else:
+                audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail="first admin", user=user)
+                access.sign_in(user)
+                database.commit()
+                return redirect(url_for("pages.index"), code=303)
+    return render_template("setup.html", form=form), 400 if form.errors else 200

@@ -1,10 +1,11 @@
-"""Commands that move results: between the two stores, and out to / in from a zip file.
+"""Commands that move results: between the two stores, out to / in from a zip file, and away.
 
 `flask --app app storage migrate --to database|filesystem` copies every result's files into
 the other store, one result per transaction, skipping files already there, so it can be
 interrupted and run again; the source is left as it was until STORAGE is switched.
 `flask --app app export-data FILE.zip` / `import-data FILE.zip` carry every result (rows as
 JSON with their ids and timestamps, images and heatmaps) to another host's empty database.
+`flask --app app purge` deletes results older than RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pneumoscan.web import db
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web import audit, db, retention
+from pneumoscan.web.models import PredictionRecord, User
 from pneumoscan.web.service import save_result, upload_store
 from pneumoscan.web.storage import STORAGES, DatabaseStore, UploadStore, make_store
 
 ROWS_ENTRY = "predictions.json"
 FILES_FOLDER = "files/"
-COLUMNS = [column.key for column in PredictionRecord.__table__.columns]
+# The uploader travels as an email: account ids differ between databases.
+COLUMNS = [column.key for column in PredictionRecord.__table__.columns if column.key != "uploaded_by_id"]
 
 storage = AppGroup("storage", help="Move stored images and heatmaps between STORAGE backends.")
 
@@ -84,10 +86,13 @@ def export_data(archive: Path) -> None:
         for row in _all_rows(session):
             record = {key: getattr(row, key) for key in COLUMNS}
             record["created_at"] = row.created_at.isoformat()
+            record["uploaded_by"] = row.uploaded_by.email if row.uploaded_by else None
             rows.append(record)
             for name in _file_names(row):
                 bundle.writestr(FILES_FOLDER + name, _read(store, name, session))
         bundle.writestr(ROWS_ENTRY, json.dumps(rows, indent=1))
+    audit.add(session, audit.EXPORT, detail=f"{len(rows)} result(s) to {archive.name}")
+    session.commit()
     click.echo(f"exported {len(rows)} result(s) to {archive}")
 
 
@@ -101,17 +106,32 @@ def import_data(archive: Path) -> None:
         raise click.ClickException("the database already holds results; import-data needs an empty one")
     with zipfile.ZipFile(archive) as bundle:
         records = json.loads(bundle.read(ROWS_ENTRY))
+        account_ids = dict(session.execute(select(User.email, User.id)).all())
         for record in records:
             row = PredictionRecord(
                 **{key: record[key] for key in COLUMNS if key != "created_at"},
                 created_at=datetime.fromisoformat(record["created_at"]),
+                uploaded_by_id=account_ids.get(record.get("uploaded_by")),
             )
             files = {name: bundle.read(FILES_FOLDER + name) for name in _file_names(row)}
             save_result(row, files, store, session)
     click.echo(f"imported {len(records)} result(s) from {archive}")
 
 
+@click.command("purge")
+@with_appcontext
+def purge() -> None:
+    """Delete results older than RETENTION_DAYS, with their files (run it daily)."""
+    days = current_app.config["RETENTION_DAYS"]
+    if days is None:
+        click.echo("RETENTION_DAYS is not set: results are kept; nothing deleted")
+        return
+    removed = retention.purge(db.session(), upload_store(), days)
+    click.echo(f"deleted {removed} result(s) older than {days} day(s)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(storage)
     app.cli.add_command(export_data)
     app.cli.add_command(import_data)
+    app.cli.add_command(purge)

@@ -1,11 +1,22 @@
-"""The stored result of scoring one upload, and its files when they are kept in the database."""
+"""Tables: results and their files (STORAGE=database), accounts with their sessions and API
+tokens, the audit trail, login throttles."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, LargeBinary, String, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class UTCDateTime(TypeDecorator):
@@ -50,6 +61,8 @@ class PredictionRecord(Base):
     inference_ms: Mapped[float] = mapped_column(Float)
     image_path: Mapped[str] = mapped_column(String(255))
     heatmap_path: Mapped[str] = mapped_column(String(255))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
+    uploaded_by: Mapped[User | None] = relationship(lazy="joined")
 
 
 class StoredFile(Base):
@@ -62,3 +75,102 @@ class StoredFile(Base):
         String(36), ForeignKey("predictions.id", ondelete="CASCADE"), index=True
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+ROLES = ("clinician", "admin")
+
+
+class User(Base):
+    """A person who signs in; never deleted (the audit trail names them), only deactivated."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    # Flask-Login's user interface.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class UserSession(Base):
+    """A signed-in browser: the cookie holds a random id whose hash is here, so ending a session
+    server-side (sign-out, deactivation, password change, idle time) makes copies of the cookie useless."""
+
+    __tablename__ = "user_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+
+
+class ApiToken(Base):
+    """A personal API token; only its SHA-256 is stored (the token is random, so no salt is needed)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """Who did what to which target, from where; rows are only ever added (see _append_only)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    detail: Mapped[str | None] = mapped_column(String(255), default=None)
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _append_only(_mapper, _connection, target: AuditEvent) -> None:
+    raise PermissionError(f"audit event {target.id} cannot be changed or deleted")
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per bucket ("account:<email>" or "address:<ip>"), in the database so that
+    every worker and instance sees the same count."""
+
+    __tablename__ = "login_throttles"
+
+    bucket: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

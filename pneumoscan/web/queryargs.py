@@ -23,3 +23,11 @@ def int_arg(name: str, default: int, low: int, high: int = MAX_QUERY_INT) -> int
     if value > high:
         abort(400, f"'{name}' must be at most {high}")
     return value
+
+
+def optional_int_arg(name: str, low: int, high: int = MAX_QUERY_INT) -> int | None:
+    """`?name=` as an int in low..high, None when absent or empty (a form's "any" choice);
+    anything else is a 400."""
+    if not request.args.get(name, "").strip():
+        return None
+    return int_arg(name, low, low, high)

@@ -1,8 +1,10 @@
-"""Per-client limit on posts (uploads cost a model run, login posts guess a password), by Flask-Limiter.
+"""Per-client limits on posts by Flask-Limiter: uploads (each costs a model run), and sign-in posts.
 
 RATE_LIMIT ('30/minute', empty for none) is counted in RATE_LIMIT_STORAGE_URI: `memory://`
 counts per worker process; `redis://host:port` counts once across every worker and instance.
-Uploads and login posts share one budget per client. If the counter store is unreachable,
+Uploads have one budget per client and sign-in posts another, so a clinic behind one address
+cannot lock its users out by uploading; failed sign-ins are also slowed per account and address
+by pneumoscan.web.throttle. If the counter store is unreachable,
 requests go through (and Flask-Limiter logs it) rather than failing.
 """
 
@@ -25,6 +27,12 @@ rate_limited = limiter.shared_limit(
     scope="posts",
     methods=["POST"],
     error_message="too many requests; try again after the time in Retry-After",
+)
+sign_in_limited = limiter.shared_limit(
+    _rate,
+    scope="sign-in",
+    methods=["POST"],
+    error_message="too many sign-in attempts; try again after the time in Retry-After",
 )
 
 

@@ -9,6 +9,7 @@ import unicodedata
 import uuid
 
 from flask import current_app
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
@@ -20,9 +21,9 @@ from pneumoscan.gradcam import overlay_heatmap
 from pneumoscan.inference import Predictor
 from pneumoscan.pixels_only import pixels_only
 from pneumoscan.png import encode_png
-from pneumoscan.web import db
+from pneumoscan.web import audit, db
 from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.models import PredictionRecord, utc_now
+from pneumoscan.web.models import PredictionRecord, User, utc_now
 from pneumoscan.web.security import request_id
 from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, DatabaseStore, UploadStore
 
@@ -48,12 +49,14 @@ def record_upload(
     predictor: Predictor,
     store: UploadStore | DatabaseStore,
     session: Session,
+    uploaded_by: User | None = None,
 ) -> PredictionRecord:
-    """Estimate an upload and keep it; raises ImageRejected for uploads we refuse.
+    """Estimate an upload and keep it, with its audit event; raises ImageRejected for uploads we refuse.
 
     The row is committed only after both files are in place (or, in the database store, in
     the same transaction), and any failure removes them, so a result is either complete
-    (row + original + heatmap) or absent.
+    (row + original + heatmap) or absent. `filename` is kept only when given: a client's file
+    name can carry a patient's name (see KEEP_FILENAMES).
     """
     decoded = decode_image(data)
     estimate = predictor.predict(decoded)
@@ -68,7 +71,7 @@ def record_upload(
     row = PredictionRecord(
         id=prediction_id,
         created_at=utc_now(),
-        original_filename=sanitise_filename(filename),
+        original_filename=sanitise_filename(filename) if filename is not None else "",
         sha256=hashlib.sha256(data).hexdigest(),
         width=decoded.width,
         height=decoded.height,
@@ -80,7 +83,9 @@ def record_upload(
         inference_ms=float(estimate.inference_ms),
         image_path=f"{prediction_id}{extension}",
         heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
+        uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
     )
+    audit.add(session, audit.UPLOAD, target_id=row.id, user=uploaded_by)
     return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
 
 
@@ -118,13 +123,20 @@ def scoring_slot(slots: int) -> threading.BoundedSemaphore:
 
 
 def record_from_request(upload: FileStorage) -> PredictionRecord:
-    """record_upload with the current app's model, store and request session.
+    """record_upload with the current app's model, store, request session and signed-in user.
 
     Refusals are logged with the request id but without the file name, which may name a patient.
     """
     try:
         with scoring_slot(current_app.config["SCORING_SLOTS"]):
-            return record_upload(upload.read(), upload.filename, predictor(), upload_store(), db.session())
+            return record_upload(
+                upload.read(),
+                upload.filename if current_app.config["KEEP_FILENAMES"] else None,
+                predictor(),
+                upload_store(),
+                db.session(),
+                current_user._get_current_object() if current_user.is_authenticated else None,
+            )
     except ImageRejected as refusal:
         current_app.logger.info(
             "request %s: upload refused (%d): %s", request_id(), refusal.status, refusal.message

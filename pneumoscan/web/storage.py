@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -98,6 +99,9 @@ class UploadStore:
         for name in names:
             (self.folder / name).unlink(missing_ok=True)
 
+    def delete(self, names: list[str], session: Session) -> None:
+        """Nothing yet: files cannot be rolled back, so the caller removes them after its commit."""
+
     def settled_files(self, window: float | None = ORPHAN_WINDOW_SECONDS) -> dict[str, list[str]]:
         """Files written more than ten minutes (and, with a `window`, less than that many seconds)
         ago, by the prediction id that starts their name: no upload in flight is that old, and
@@ -159,6 +163,10 @@ class DatabaseStore:
 
     def remove(self, names: list[str]) -> None:
         """Nothing to do: `put` placed nothing outside the session, and a rollback undoes its rows."""
+
+    def delete(self, names: list[str], session: Session) -> None:
+        """Deletes the rows in the caller's session, so they go in the same commit as the result."""
+        session.execute(sql_delete(StoredFile).where(StoredFile.name.in_(names)))
 
 
 def make_store(kind: str, upload_folder: str) -> UploadStore | DatabaseStore:

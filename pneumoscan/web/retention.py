@@ -1,0 +1,41 @@
+"""Deleting results: one on request, or every result older than RETENTION_DAYS.
+
+The row goes first, in the same commit as its audit event (and, with STORAGE=database, its
+files' rows); files in a folder go after that commit, so a failure never leaves a result that
+points at missing files. The audit event keeps only the id.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pneumoscan.web import audit
+from pneumoscan.web.models import PredictionRecord, utc_now
+from pneumoscan.web.storage import DatabaseStore, UploadStore
+
+
+def delete_result(
+    session: Session, store: UploadStore | DatabaseStore, row: PredictionRecord, action: str = audit.DELETE
+) -> None:
+    files = [row.image_path, row.heatmap_path]
+    audit.add(session, action, target_id=row.id)
+    store.delete(files, session)
+    session.delete(row)
+    session.commit()
+    store.remove(files)
+
+
+def purge(session: Session, store: UploadStore | DatabaseStore, retention_days: int, batch: int = 200) -> int:
+    """Deletes every result created before the retention period; returns how many."""
+    before = utc_now() - timedelta(days=retention_days)
+    removed = 0
+    while rows := session.scalars(
+        select(PredictionRecord).where(PredictionRecord.created_at < before).limit(batch)
+    ).all():
+        for row in rows:
+            delete_result(session, store, row, audit.PURGE)
+        removed += len(rows)
+    return removed
