@@ -89,12 +89,13 @@ def bench_model(threads: int, repeats: int = 50, batch: int = 8) -> None:
     path = onnx_model_path()
     session = create_session(path, threads)
     rng = np.random.default_rng(0)
-    one = rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
-    many = rng.uniform(-1, 1, (batch, 224, 224, 3)).astype(np.float32)
+    shape = tuple(session.get_inputs()[0].shape[1:])
+    one = rng.uniform(-1, 1, (1, *shape)).astype(np.float32)
+    many = rng.uniform(-1, 1, (batch, *shape)).astype(np.float32)
     timed(lambda: run_model(session, one), 5)
     latencies = timed(lambda: run_model(session, one), repeats)
     print(
-        f"model only ({path.name}, {path.stat().st_size / 1e6:.0f} MB, {threads} threads): "
+        f"model only ({path.name}, {shape[0]} px, {path.stat().st_size / 1e6:.0f} MB, {threads} threads): "
         f"batch 1 p50 {ms(latencies, 50)}, p90 {ms(latencies, 90)}"
     )
     batches = timed(lambda: run_model(session, many), 5)
@@ -136,7 +137,8 @@ def bench_keras(threads: int) -> float | None:
 
 
 def import_seconds() -> float:
-    """Wall time of `import app` (builds the app) in a fresh interpreter."""
+    """Wall time of `import app` (builds the app) in a fresh interpreter, on a database the
+    release step has brought to the code's schema."""
     code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -145,6 +147,13 @@ def import_seconds() -> float:
             "UPLOAD_FOLDER": f"{tmp}/up",
             "SECRET_KEY": "bench",
         }
+        subprocess.run(
+            [str(Path(sys.executable).parent / "alembic"), "upgrade", "head"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            check=True,
+        )
         done = subprocess.run(
             [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
         )
