@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from pneumoscan.dataset import external_folder, list_labelled_images
@@ -23,6 +22,7 @@ from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.inference import Predictor
 from pneumoscan.metrics import classification_report
+from pneumoscan.png import encode_png
 from pneumoscan.preprocess import resize_to_input
 from pneumoscan.training.corruptions import FAMILIES, downscale, jpeg
 
@@ -34,13 +34,6 @@ REPORT: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
 }
 
 
-def png_bytes(gray: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".png", gray)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return data.tobytes()
-
-
 def score_family(
     predictor: Predictor, grays: list[np.ndarray], labels: np.ndarray, corruption: Callable, seed: int
 ) -> tuple[dict, list[int]]:
@@ -48,7 +41,7 @@ def score_family(
     rng = np.random.default_rng(seed)
     probabilities, refused = np.full(len(grays), np.nan), []
     for index, gray in enumerate(grays):
-        data = png_bytes(corruption(gray, rng))
+        data = encode_png(corruption(gray, rng))
         try:
             probabilities[index] = predictor.predict(decode_image(data)).probability
         except ImageRejected:
