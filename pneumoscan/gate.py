@@ -50,6 +50,20 @@ def image_statistics(gray224: np.ndarray, template: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class GateReading:
+    """An image's STATISTICS and pooled-feature distance from the training X-rays."""
+
+    statistics: np.ndarray
+    feature_distance: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            **dict(zip(STATISTICS, map(float, self.statistics), strict=True)),
+            "feature_distance": self.feature_distance,
+        }
+
+
+@dataclass(frozen=True)
 class XrayGate:
     mean: np.ndarray
     components: np.ndarray
@@ -79,16 +93,19 @@ class XrayGate:
             + np.sum(residual**2, axis=-1) / self.residual_var
         )
 
-    def check(self, colourfulness: float, gray224: np.ndarray, pooled: np.ndarray) -> None:
+    def measure(self, gray224: np.ndarray, pooled: np.ndarray) -> GateReading:
+        """What the gate looks at, kept with every result so drift can be followed per week."""
+        return GateReading(
+            statistics=image_statistics(gray224, self.template),
+            feature_distance=float(self.feature_distance(pooled[None])[0]),
+        )
+
+    def check(self, colourfulness: float, reading: GateReading) -> None:
         """Raise ImageRejected (422) with the reason when the image is not a chest X-ray."""
         if colourfulness > self.max_colourfulness:
             raise ImageRejected(f"{NOT_XRAY}: it is a colour image", 422)
-        stats = image_statistics(gray224, self.template)
+        stats = reading.statistics
         if stats[0] < self.low[0]:
             raise ImageRejected(f"{NOT_XRAY}: the image is blank or nearly uniform", 422)
-        if (
-            np.any(stats < self.low)
-            or np.any(stats > self.high)
-            or float(self.feature_distance(pooled[None])[0]) > self.max_score
-        ):
+        if np.any(stats < self.low) or np.any(stats > self.high) or reading.feature_distance > self.max_score:
             raise ImageRejected(f"{NOT_XRAY}; upload a frontal chest radiograph ({ACCEPTED_LABELS})", 422)

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from pneumoscan.decode import DecodedImage
-from pneumoscan.gate import XrayGate
+from pneumoscan.gate import GateReading, XrayGate
 from pneumoscan.gradcam import gradcam
 from pneumoscan.model_card import CARD_FILE, Calibration, ModelCard
 from pneumoscan.preprocess import resize_to_input, to_model_input
@@ -36,7 +36,8 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_weights"
 @dataclass(frozen=True)
 class Estimate:
     """The model's answer for one image: the served (calibrated) probability, the raw logit it
-    came from, the label at the card's threshold, and the Grad-CAM map."""
+    came from, the label at the threshold in use, the Grad-CAM map, and what the non-X-ray gate
+    measured (for drift)."""
 
     probability: float
     logit: float
@@ -45,6 +46,7 @@ class Estimate:
     model_version: str
     cam: np.ndarray
     inference_ms: float
+    gate_reading: GateReading
 
 
 def sigmoid(logit: np.ndarray) -> np.ndarray:
@@ -98,22 +100,28 @@ class Predictor:
             threads = int(os.environ.get("ORT_THREADS", "0"))
         return cls(Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR), threads)
 
-    def predict(self, decoded: DecodedImage, check_xray: bool = True) -> Estimate:
-        """Estimate one decoded image; raises ImageRejected (422) if it is not a chest X-ray."""
+    def predict(
+        self, decoded: DecodedImage, check_xray: bool = True, threshold: float | None = None
+    ) -> Estimate:
+        """Estimate one decoded image; raises ImageRejected (422) if it is not a chest X-ray.
+        `threshold` (a site's own, see the web app) replaces the card's when given."""
         started = time.perf_counter()
         gray224 = resize_to_input(decoded.gray)
         logits, activations = run_model(self.session, to_model_input(gray224, self.card.preprocessing)[None])
         activation = activations[0]
+        reading = self.gate.measure(gray224, activation.mean(axis=(0, 1)))
         if check_xray:
-            self.gate.check(decoded.colourfulness, gray224, activation.mean(axis=(0, 1)))
+            self.gate.check(decoded.colourfulness, reading)
         logit = float(logits[0])
         probability = calibrated_probability(logit, self.card.calibration)
+        threshold = self.card.threshold if threshold is None else threshold
         return Estimate(
             probability=probability,
             logit=logit,
-            label=self.card.label(probability),
-            threshold=self.card.threshold,
+            label=self.card.label(probability, threshold),
+            threshold=threshold,
             model_version=self.card.model_version,
             cam=gradcam(activation, self.dense_kernel),
             inference_ms=(time.perf_counter() - started) * 1000.0,
+            gate_reading=reading,
         )

@@ -99,7 +99,9 @@ class ModelCard:
     def write(self, model_dir: Path) -> None:
         (Path(model_dir) / CARD_FILE).write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
 
-    def label(self, probability: float) -> str:
-        """The class named for a served probability: the positive class at or above the threshold."""
+    def label(self, probability: float, threshold: float | None = None) -> str:
+        """The class named for a served probability: the positive class at or above the threshold
+        (the card's unless a site threshold is given)."""
         negative = next(name for name in self.class_names if name != self.positive_class)
-        return self.positive_class if probability >= self.threshold else negative
+        limit = self.threshold if threshold is None else threshold
+        return self.positive_class if probability >= limit else negative

@@ -1,19 +1,24 @@
-"""Tables: results and their files (STORAGE=database), accounts with their sessions and API
-tokens, the audit trail, login throttles."""
+"""Tables: results and their files (STORAGE=database), clinicians' reviews of results, refusal
+counts, site thresholds, accounts with their sessions and API tokens, the audit trail, login
+throttles."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,6 +68,63 @@ class PredictionRecord(Base):
     heatmap_path: Mapped[str] = mapped_column(String(255))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
     uploaded_by: Mapped[User | None] = relationship(lazy="joined")
+    # Issue 14; empty for results made before it.
+    case_reference: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    logit: Mapped[float | None] = mapped_column(Float, default=None)
+    gate_reading: Mapped[dict | None] = mapped_column(JSON, default=None)
+    site_threshold_id: Mapped[int | None] = mapped_column(ForeignKey("site_thresholds.id"), default=None)
+
+
+FINDINGS = ("PNEUMONIA", "NORMAL", "UNSURE")
+
+
+class Review(Base):
+    """A clinician's confirmed finding for a result. A change adds a new version; none is overwritten."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("prediction_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prediction_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("predictions.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    finding: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
+    reviewer: Mapped[User | None] = relationship(lazy="joined")
+
+
+class RefusalCount(Base):
+    """How many uploads were refused for a reason on a day (UTC); the upload itself is not kept."""
+
+    __tablename__ = "refusal_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SiteThreshold(Base):
+    """One change of this site's decision threshold for a model version; `threshold` empty means
+    reset to the model card's. The latest row for the served model version is the one in use."""
+
+    __tablename__ = "site_thresholds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    model_version: Mapped[str] = mapped_column(String(128), index=True)
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    previous_threshold: Mapped[float] = mapped_column(Float)
+    reviewed_normal: Mapped[int] = mapped_column(Integer, default=0)
+    reviewed_pneumonia: Mapped[int] = mapped_column(Integer, default=0)
+    interval_low: Mapped[float | None] = mapped_column(Float, default=None)
+    interval_high: Mapped[float | None] = mapped_column(Float, default=None)
+    sensitivity: Mapped[float | None] = mapped_column(Float, default=None)
+    specificity: Mapped[float | None] = mapped_column(Float, default=None)
+    set_by: Mapped[User | None] = relationship(lazy="joined")
 
 
 class StoredFile(Base):

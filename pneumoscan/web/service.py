@@ -77,6 +77,8 @@ def record_upload(
         height=decoded.height,
         source_format=decoded.source_format,
         probability=float(estimate.probability),
+        logit=estimate.logit,
+        gate_reading=estimate.gate_reading.as_dict(),
         label=estimate.label,
         threshold=float(estimate.threshold),
         model_version=estimate.model_version,
