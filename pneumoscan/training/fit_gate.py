@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="the published model's folder"
     )
-    add_train_options(parser, ("data", "seed", "val_fraction"))
+    add_train_options(parser, ("data", "seed", "split_seed", "val_fraction"))
     args = parser.parse_args(argv)
-    train, val = split_by_patient(list_labelled_images(args.data), args.val_fraction, args.seed)
+    train, val = split_by_patient(list_labelled_images(args.data), args.val_fraction, args.split_seed)
     card = ModelCard.load(args.model_dir)
     gate, fitted = fit_gate_for(args.model_dir / card.model_file, card.preprocessing, train, args.seed)
     head_path = args.model_dir / card.head_file

@@ -48,7 +48,7 @@ def describe_split(
         }
 
     return {
-        "seed": config.seed,
+        "seed": config.split_seed,
         "val_fraction": config.val_fraction,
         "train": counts(train),
         "val": counts(val),
@@ -171,7 +171,7 @@ def train(config: TrainConfig) -> Trained:
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
     keras.utils.set_random_seed(config.seed)
     items = list_labelled_images(config.data)
-    train_items, val_items = split_by_patient(items, config.val_fraction, config.seed)
+    train_items, val_items = split_by_patient(items, config.val_fraction, config.split_seed)
     split = describe_split(items, train_items, val_items, config)
     print(json.dumps(split, indent=1))
     labels = np.array([i.label for i in train_items])
@@ -204,7 +204,7 @@ def load_checkpoint(build_dir: Path) -> tuple[Trained, TrainConfig]:
     saved = json.loads((build_dir / "training.json").read_text())
     config = replace(config_from_dict(saved["config"]), build_dir=build_dir)
     train_items, val_items = split_by_patient(
-        list_labelled_images(config.data), config.val_fraction, config.seed
+        list_labelled_images(config.data), config.val_fraction, config.split_seed
     )
     model = keras.models.load_model(build_dir / "model.keras", compile=False)
     return Trained(
