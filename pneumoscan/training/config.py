@@ -47,6 +47,12 @@ class TrainConfig:
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
     label_smoothing: float = _option(0.1, "binary label smoothing against over-confidence")
     threads: int = _option(0, "TensorFlow threads (0 = all cores)")
+    ensemble_with: str = _option(
+        "",
+        "comma-separated checkpoint folders of members trained before with the same --split-seed "
+        "(e.g. build/experiments/member_s7); the published model serves the mean of their logits "
+        "and this run's",
+    )
     threshold_policy: str = _option(
         "sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden"
     )

@@ -35,12 +35,13 @@ from pneumoscan.model_card import CLASS_NAMES, POSITIVE_CLASS, Calibration, Mode
 from pneumoscan.threshold import describe_policy, pick_threshold_with_interval
 from pneumoscan.training.calibration import cross_validated_ece, fit_platt
 from pneumoscan.training.config import TrainConfig, add_train_options, config_from
+from pneumoscan.training.ensemble import add_members, member_folders
 from pneumoscan.training.fit_gate import evaluate_gate, fit_gate_for
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
 from pneumoscan.training.pipeline import Trained, load_checkpoint
 from pneumoscan.training.report import write_report
 from pneumoscan.training.served_files import load_pixels, model_inputs, served_outputs
-from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER, first_trained_block
+from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER, first_trained_block, submodel_from
 
 MODEL_FILE = "pneumoscan.onnx"
 HEAD_FILE = "head_and_gate.npz"
@@ -150,21 +151,28 @@ def choose_threshold(
     return threshold, {"picked_on": chosen.name, "description": description, **interval}
 
 
+def tape_gradcam(model, x: np.ndarray) -> np.ndarray:
+    """keras-io's GradientTape Grad-CAM of one model input on the float32 Keras model. The tape
+    watches the last activation and runs the head after it (a nested-model ensemble loses the
+    gradient path when both are outputs of one model)."""
+    activation = keras.Model(model.input, model.get_layer(LAST_CONV_LAYER).output)(tf.constant(x[None]))
+    head = submodel_from(model, LAST_CONV_LAYER)
+    with tf.GradientTape() as tape:
+        tape.watch(activation)
+        pneumonia = head(activation)[:, 0]
+    grads = tape.gradient(pneumonia, activation)
+    heat = tf.nn.relu(activation[0] @ tf.reduce_mean(grads, axis=(0, 1, 2))[:, None])[:, :, 0]
+    peak = float(tf.reduce_max(heat))
+    return (heat / peak if peak > 0 else heat).numpy()
+
+
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
-    """The served Grad-CAM (NumPy, on the shipped model's activation) against keras-io's
-    GradientTape Grad-CAM on the float32 Keras model: the whole difference, weights format included."""
-    grad_model = keras.Model(model.input, [model.get_layer(LAST_CONV_LAYER).output, model.output])
+    """The served Grad-CAM (NumPy, on the shipped model's activation) against the GradientTape
+    Grad-CAM on the float32 Keras model: the whole difference, weights format included."""
     differences = []
     for x in inputs:
-        with tf.GradientTape() as tape:
-            activation, logit = grad_model(tf.constant(x[None]))
-            pneumonia = logit[:, 0]
-        grads = tape.gradient(pneumonia, activation)
-        heat = tf.nn.relu(activation[0] @ tf.reduce_mean(grads, axis=(0, 1, 2))[:, None])[:, :, 0]
-        peak = float(tf.reduce_max(heat))
-        heat = (heat / peak if peak > 0 else heat).numpy()
         _, served = run_model(predictor.session, x[None])
-        differences.append(np.abs(gradcam(served[0], predictor.dense_kernel) - heat))
+        differences.append(np.abs(gradcam(served[0], predictor.dense_kernel) - tape_gradcam(model, x)))
     return {
         "images": len(differences),
         "max_abs_diff": float(np.max(differences)),
@@ -186,6 +194,8 @@ def library_versions() -> dict[str, str]:
 
 
 def publish(trained: Trained, config: TrainConfig) -> ModelCard:
+    """Export `trained` (merged with the --ensemble-with members, if any) and write the card."""
+    trained = add_members(trained, config)
     build, out = config.build_dir, config.out
     build.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,6 +228,8 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
     )
     digest = hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest()
     block = first_trained_block(config.cache_layer)
+    members = 1 + len(member_folders(config))
+    ensemble = f"; the mean of {members} such members' logits (seeds differ)" if members > 1 else ""
     card = ModelCard(
         model_version=f"xception-{dt.date.today():%Y%m%d}-{digest[:8]}",
         model_file=MODEL_FILE,
@@ -235,7 +247,7 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
         card,
         extra={
             "architecture": f"Xception (ImageNet) at {config.input_size} px, blocks {block}-14 fine-tuned; "
-            "global average pooling, dropout, one logit",
+            f"global average pooling, dropout, one logit{ensemble}",
             "runtime": "onnxruntime",
             "weights_format": variants["shipped"],
             "input_size": [config.input_size, config.input_size, 3],
@@ -296,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
             "threshold_quantile",
             "calibrate_on",
             "bootstrap_rounds",
+            "ensemble_with",
         ),
     )
     args = parser.parse_args(argv)
