@@ -224,3 +224,16 @@ def test_open_demo_shows_no_review_form_and_refuses_unsigned_reviews(app, csrf_t
     assert 'name="finding"' not in html and "sign in with an account to record one" in html
     assert refused.status_code == 403
     assert review_rows(app, prediction_id) == []
+
+
+def test_deleting_a_result_deletes_its_reviews(app, users):
+    kept, deleted = add_result(app), add_result(app)
+    token = bearer(users.token(users.admin))
+    client = app.test_client()
+    for prediction_id in (kept, deleted):
+        client.post(f"/api/v1/predictions/{prediction_id}/review", json={"finding": "NORMAL"}, headers=token)
+
+    assert client.delete(f"/api/v1/predictions/{deleted}", headers=token).status_code == 204
+
+    assert review_rows(app, deleted) == []
+    assert [row.finding for row in review_rows(app, kept)] == ["NORMAL"]
