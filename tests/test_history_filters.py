@@ -109,7 +109,7 @@ def test_history_shows_case_reference_and_review_state(app, users, results):
 @pytest.mark.parametrize(
     ("query", "words"),
     [
-        ("estimate=maybe", "'estimate' must be one of PNEUMONIA, NORMAL"),
+        ("estimate=maybe", "'estimate' must be one of NORMAL, PNEUMONIA"),
         ("estimate=normal", "'estimate' must be one of"),
         ("review=yes", "'review' must be one of agreed, disagreed, unsure, unreviewed"),
         ("uploader=abc", "'uploader' must be an integer"),

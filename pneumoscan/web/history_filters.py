@@ -3,7 +3,6 @@ page, /history.csv and /api/v1/predictions (JSON or CSV) select exactly the same
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -11,13 +10,13 @@ from flask import abort, request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from pneumoscan.model_card import CLASS_NAMES
 from pneumoscan.web.models import PredictionRecord, Review
-from pneumoscan.web.queryargs import optional_int_arg
+from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
 from pneumoscan.web.reviews import REVIEW_STATES, latest_review, state_condition
 
-ESTIMATES = ("PNEUMONIA", "NORMAL")
+ESTIMATES = CLASS_NAMES
 MAX_CASE_SEARCH = 64
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The query-string name of each filter (`from` and `to` are Python keywords, hence the mapping).
 ARG_NAMES = {
     "estimate": "estimate",
@@ -53,38 +52,17 @@ class HistoryFilters:
         return " ".join(f"{name}={value}" for name, value in self.query_args().items()) or "all results"
 
 
-def _choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if raw not in choices:
-        abort(400, f"'{name}' must be one of {', '.join(choices)}")
-    return raw
-
-
-def _date_arg(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        if not _DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, f"'{name}' must be a date written YYYY-MM-DD")
-
-
 def parse_filters() -> HistoryFilters:
     """The current request's filters; a value that is not allowed is a 400 naming the argument."""
     case = request.args.get("case", "").strip()
     if len(case) > MAX_CASE_SEARCH or not case.isprintable():
         abort(400, f"'case' must be printable text of at most {MAX_CASE_SEARCH} characters")
     filters = HistoryFilters(
-        estimate=_choice_arg("estimate", ESTIMATES),
-        review=_choice_arg("review", REVIEW_STATES),
+        estimate=choice_arg("estimate", ESTIMATES),
+        review=choice_arg("review", REVIEW_STATES),
         uploader=optional_int_arg("uploader", 1),
-        date_from=_date_arg("from"),
-        date_to=_date_arg("to"),
+        date_from=date_arg("from"),
+        date_to=date_arg("to"),
         case=case or None,
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
