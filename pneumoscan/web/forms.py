@@ -40,7 +40,7 @@ class UploadForm(FlaskForm):
     file = MultipleFileField(
         f"Chest X-ray ({ACCEPTED_LABELS})",
         validators=[FileRequired("choose a chest X-ray file to upload")],
-        render_kw={"accept": FILE_PICKER_ACCEPT, "multiple": True},
+        render_kw={"accept": FILE_PICKER_ACCEPT},
     )
     case_reference = StringField(
         "Case reference (optional)",
