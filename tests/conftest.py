@@ -5,11 +5,15 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import threading
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from pneumoscan.dataset import training_folder
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
@@ -234,3 +238,101 @@ class Accounts:
 def users(app) -> Accounts:
     """Two accounts on `app`: from now on it needs a signed-in user or a token."""
     return Accounts(app)
+
+
+def add_result(
+    app,
+    label: str = "NORMAL",
+    created_at: datetime | None = None,
+    uploaded_by=None,
+    case_reference: str | None = None,
+) -> str:
+    """A result row written straight to the database (no model run, no files), for tests of what is
+    done with results once they exist: reviews, history filters, exports. Returns its id."""
+    from pneumoscan.web import db
+    from pneumoscan.web.models import PredictionRecord, utc_now
+
+    prediction_id = str(uuid.uuid4())
+    probability = 0.9 if label == "PNEUMONIA" else 0.1
+    with app.app_context():
+        session = db.session()
+        session.add(
+            PredictionRecord(
+                id=prediction_id,
+                created_at=created_at or utc_now(),
+                original_filename="",
+                sha256="0" * 64,
+                width=512,
+                height=512,
+                source_format="png",
+                probability=probability,
+                logit=2.2 if label == "PNEUMONIA" else -2.2,
+                label=label,
+                threshold=0.5,
+                model_version="test-model",
+                inference_ms=10.0,
+                image_path=f"{prediction_id}.png",
+                heatmap_path=f"{prediction_id}.heatmap.png",
+                uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
+                case_reference=case_reference,
+            )
+        )
+        session.commit()
+    return prediction_id
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live_url(app, users):
+    """The test app, with accounts, served by werkzeug on a free loopback port for one test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    """A Chromium page (Playwright driving Debian's chromium) for real-browser tests."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed"
+    )
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found; `make test` installs Debian's chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1200, "height": 900})
+        finally:
+            browser.close()
+
+
+def sign_in_browser(page, live_url: str, user) -> None:
+    """Signs `user` in through the login form in the browser."""
+    page.goto(f"{live_url}/login")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("load")
+
+
+def loaded_images(page) -> list[dict]:
+    """Each image of the page: its URL, whether it finished loading, and its natural width."""
+    return page.evaluate(
+        "() => Array.from(document.images)"
+        ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
+    )

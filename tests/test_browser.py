@@ -11,58 +11,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from pathlib import Path
 
-import pytest
-from conftest import PASSWORD
-from werkzeug.serving import make_server
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright (requirements-dev.txt) is not installed"
-)
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def live_url(app, users):
-    """The test app, with accounts, served by werkzeug on a free loopback port for one test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def page():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found; `make test` installs Debian's chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1200, "height": 900})
-        finally:
-            browser.close()
-
-
-def loaded_images(page) -> list[dict]:
-    return page.evaluate(
-        "() => Array.from(document.images)"
-        ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
-    )
+from conftest import PASSWORD, loaded_images
 
 
 def test_sign_in_upload_see_result_and_history_then_sign_out(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask_login import current_user
 
 from pneumoscan.errors import ImageRejected
-from pneumoscan.web import db, retention
+from pneumoscan.web import db, history_filters, retention, reviews
 from pneumoscan.web.access import admin_required
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.case_reference import CaseReferenceInvalid, clean_case_reference
+from pneumoscan.web.exports import export_csv
+from pneumoscan.web.models import PredictionRecord, Review
 from pneumoscan.web.pages import find_result, viewed
 from pneumoscan.web.queryargs import int_arg
 from pneumoscan.web.ratelimit import rate_limited
@@ -24,7 +27,8 @@ def public_url(endpoint: str, **values) -> str:
     return f"{base.rstrip('/')}{path}" if base else path
 
 
-def as_json(row: PredictionRecord) -> dict:
+def as_json(row: PredictionRecord, review: Review | None) -> dict:
+    """A result with its latest review (None while unreviewed)."""
     return {
         "id": row.id,
         "label": row.label,
@@ -43,6 +47,8 @@ def as_json(row: PredictionRecord) -> dict:
         "height": row.height,
         "sha256": row.sha256,
         "inference_ms": row.inference_ms,
+        "case_reference": row.case_reference,
+        "review": reviews.review_json(review),
     }
 
 
@@ -57,14 +63,37 @@ def create_prediction():
     upload = request.files.get("file")
     if upload is None:
         abort(400, "missing multipart form field 'file'")
-    row = record_from_request(upload)
+    try:
+        case_reference = clean_case_reference(request.form.get("case_reference"))
+    except CaseReferenceInvalid as error:
+        abort(400, str(error))
+    row = record_from_request(upload, case_reference)
     location = public_url("api.get_prediction", prediction_id=row.id)
-    return jsonify(as_json(row)), 201, {"Location": location}
+    return jsonify(as_json(row, None)), 201, {"Location": location}
 
 
 @bp.get("/predictions/<uuid:prediction_id>")
 def get_prediction(prediction_id):
-    return jsonify(as_json(viewed(prediction_id)))
+    row = viewed(prediction_id)
+    return jsonify(as_json(row, reviews.latest_of(db.session(), row.id)))
+
+
+@bp.post("/predictions/<uuid:prediction_id>/review")
+def review_prediction(prediction_id):
+    """JSON {"finding": ..., "note": ...} becomes a new review version, signed by the token's user."""
+    if not current_user.is_authenticated:
+        abort(401, "reviews are signed: send the API token of an account")
+    row = find_result(prediction_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, 'send a JSON object such as {"finding": "NORMAL", "note": "..."}')
+    try:
+        review = reviews.add_review(
+            db.session(), row, body.get("finding"), body.get("note"), current_user._get_current_object()
+        )
+    except reviews.ReviewRefused as refusal:
+        abort(refusal.status, refusal.message)
+    return jsonify(reviews.review_json(review)), 201
 
 
 @bp.delete("/predictions/<uuid:prediction_id>")
@@ -77,7 +106,16 @@ def delete_prediction(prediction_id):
 
 @bp.get("/predictions")
 def list_predictions():
+    """The history's filters apply; `format=csv` exports every matching result (no paging)."""
+    answer_format = request.args.get("format", "json")
+    if answer_format not in ("json", "csv"):
+        abort(400, "'format' must be json or csv")
+    filters = history_filters.parse_filters()
+    if answer_format == "csv":
+        return export_csv(db.session(), filters, "/api/v1/predictions")
     limit = int_arg("limit", 20, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0)
-    total, rows = db.newest_first(limit, offset)
-    return jsonify(total=total, limit=limit, offset=offset, items=[as_json(row) for row in rows])
+    total, rows = history_filters.page(db.session(), filters, limit, offset)
+    return jsonify(
+        total=total, limit=limit, offset=offset, items=[as_json(row, review) for row, review in rows]
+    )

@@ -14,6 +14,7 @@ SIGN_IN_FAILED = "sign-in-failed"
 SIGN_OUT = "sign-out"
 UPLOAD = "upload"
 VIEW = "view"
+REVIEW = "review"
 EXPORT = "export"
 DELETE = "delete"
 PURGE = "purge"
@@ -29,6 +30,7 @@ ACTIONS = (
     SIGN_OUT,
     UPLOAD,
     VIEW,
+    REVIEW,
     EXPORT,
     DELETE,
     PURGE,

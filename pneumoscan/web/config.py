@@ -81,6 +81,7 @@ def from_environment(instance_path: Path, given: dict | None = None) -> dict:
         "SCORING_SLOTS": _int("SCORING_SLOTS", 2),
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
         "HISTORY_PER_PAGE": _int("HISTORY_PER_PAGE", 20),
+        "MAX_FILES_PER_UPLOAD": _int("MAX_FILES_PER_UPLOAD", 10),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pneumoscan.web import schema
-from pneumoscan.web.models import PredictionRecord
 
 EXTENSION = "pneumoscan.db"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -77,19 +76,3 @@ def _close_session(_exc: BaseException | None) -> None:
     db_session = g.pop("db_session", None)
     if db_session is not None:
         db_session.close()
-
-
-def newest_first(limit: int, offset: int) -> tuple[int, list[PredictionRecord]]:
-    """The total number of predictions and one page of them, newest first (history and API)."""
-    total = session().scalar(select(func.count()).select_from(PredictionRecord)) or 0
-    rows = (
-        session()
-        .scalars(
-            select(PredictionRecord)
-            .order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        .all()
-    )
-    return total, list(rows)

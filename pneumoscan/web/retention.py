@@ -1,7 +1,8 @@
 """Deleting results: one on request, or every result older than RETENTION_DAYS.
 
-The row goes first, in the same commit as its audit event (and, with STORAGE=database, its
-files' rows); files in a folder go after that commit, so a failure never leaves a result that
+The row goes first, in the same commit as its audit event, its reviews (also where the database
+does not enforce the foreign key's cascade, as SQLite by default) and, with STORAGE=database, its
+files' rows; files in a folder go after that commit, so a failure never leaves a result that
 points at missing files. The audit event keeps only the id.
 """
 
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit
-from pneumoscan.web.models import PredictionRecord, utc_now
+from pneumoscan.web.models import PredictionRecord, Review, utc_now
 from pneumoscan.web.storage import DatabaseStore, UploadStore
 
 
@@ -23,6 +24,7 @@ def delete_result(
     files = [row.image_path, row.heatmap_path]
     audit.add(session, action, target_id=row.id)
     store.delete(files, session)
+    session.execute(delete(Review).where(Review.prediction_id == row.id))
     session.delete(row)
     session.commit()
     store.remove(files)

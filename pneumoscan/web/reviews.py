@@ -3,11 +3,27 @@ highest version of a result is the one that counts (history filters, metrics, si
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 
-from pneumoscan.web.models import Review
+from pneumoscan.web import audit
+from pneumoscan.web.models import FINDINGS, PredictionRecord, Review, User
+
+MAX_NOTE_LENGTH = 1000
+UNSURE = "UNSURE"
+# A result's review state, against its estimate: UNSURE counts as reviewed but neither agrees nor disagrees.
+REVIEW_STATES = ("agreed", "disagreed", "unsure", "unreviewed")
+
+
+class ReviewRefused(ValueError):
+    """A review that cannot be recorded; the message says why, for the form or the API."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def latest_review() -> AliasedClass:
@@ -25,3 +41,95 @@ def latest_review() -> AliasedClass:
         .subquery()
     )
     return aliased(Review, latest)
+
+
+def latest_of(session: Session, prediction_id: str) -> Review | None:
+    """The review that counts for one result, or None while it has none."""
+    latest = latest_review()
+    return session.scalar(select(latest).where(latest.prediction_id == prediction_id))
+
+
+def versions(session: Session, prediction_id: str) -> list[Review]:
+    """Every review of a result, newest version first (who, when, what)."""
+    return list(
+        session.scalars(
+            select(Review).where(Review.prediction_id == prediction_id).order_by(Review.version.desc())
+        )
+    )
+
+
+def check_review(finding: object, note: object) -> tuple[str, str | None]:
+    """The finding and note (stripped, None when empty) as stored; ReviewRefused when not allowed."""
+    if finding not in FINDINGS:
+        raise ReviewRefused(f"'finding' must be one of {', '.join(FINDINGS)}")
+    if note is not None and not isinstance(note, str):
+        raise ReviewRefused("'note' must be text")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ReviewRefused(f"the note is limited to {MAX_NOTE_LENGTH} characters (it has {len(note)})")
+    return finding, note or None
+
+
+def add_review(
+    session: Session, prediction: PredictionRecord, finding: object, note: object, reviewer: User
+) -> Review:
+    """Records a new version of the result's review, with its audit event, and commits.
+
+    Earlier versions stay. Two reviewers saving at the same instant cannot both get a version
+    number: the unique (result, version) constraint refuses the second, which is told to retry.
+    """
+    finding, note = check_review(finding, note)
+    current = session.scalar(select(func.max(Review.version)).where(Review.prediction_id == prediction.id))
+    review = Review(
+        prediction_id=prediction.id,
+        version=(current or 0) + 1,
+        finding=finding,
+        note=note,
+        reviewer_id=reviewer.id,
+        reviewer=reviewer,
+    )
+    session.add(review)
+    audit.add(session, audit.REVIEW, target_id=prediction.id, detail=f"version {review.version}: {finding}")
+    try:
+        session.commit()
+    except IntegrityError as error:
+        session.rollback()
+        message = "another review of this result was saved at the same moment; try again"
+        raise ReviewRefused(message, 409) from error
+    return review
+
+
+def review_state(label: str, review: Review | None) -> str:
+    """One of REVIEW_STATES for a result with this estimate and latest review."""
+    if review is None:
+        return "unreviewed"
+    if review.finding == UNSURE:
+        return "unsure"
+    return "agreed" if review.finding == label else "disagreed"
+
+
+def state_condition(state: str, latest: AliasedClass) -> ColumnElement[bool]:
+    """review_state(...) == state, as SQL over PredictionRecord outer-joined with `latest`."""
+    conditions = {
+        "unreviewed": latest.id.is_(None),
+        "unsure": latest.finding == UNSURE,
+        "agreed": latest.finding == PredictionRecord.label,
+        "disagreed": and_(latest.finding != PredictionRecord.label, latest.finding != UNSURE),
+    }
+    return conditions[state]
+
+
+def review_json(review: Review | None) -> dict | None:
+    """A review as the API answers it."""
+    if review is None:
+        return None
+    return {
+        "id": review.id,
+        "version": review.version,
+        "finding": review.finding,
+        "note": review.note,
+        "reviewer": (
+            {"id": review.reviewer.id, "name": review.reviewer.display_name} if review.reviewer else None
+        ),
+        "created_at": review.created_at.isoformat(),
+    }

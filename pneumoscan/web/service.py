@@ -50,6 +50,7 @@ def record_upload(
     store: UploadStore | DatabaseStore,
     session: Session,
     uploaded_by: User | None = None,
+    case_reference: str | None = None,
 ) -> PredictionRecord:
     """Estimate an upload and keep it, with its audit event; raises ImageRejected for uploads we refuse.
 
@@ -86,6 +87,7 @@ def record_upload(
         image_path=f"{prediction_id}{extension}",
         heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
+        case_reference=case_reference,
     )
     audit.add(session, audit.UPLOAD, target_id=row.id, user=uploaded_by)
     return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
@@ -124,8 +126,9 @@ def scoring_slot(slots: int) -> threading.BoundedSemaphore:
         return _slots.setdefault(slots, threading.BoundedSemaphore(slots))
 
 
-def record_from_request(upload: FileStorage) -> PredictionRecord:
-    """record_upload with the current app's model, store, request session and signed-in user.
+def record_from_request(upload: FileStorage, case_reference: str | None = None) -> PredictionRecord:
+    """record_upload with the current app's model, store, request session and signed-in user;
+    `case_reference` has been through clean_case_reference.
 
     Refusals are logged with the request id but without the file name, which may name a patient.
     """
@@ -138,6 +141,7 @@ def record_from_request(upload: FileStorage) -> PredictionRecord:
                 upload_store(),
                 db.session(),
                 current_user._get_current_object() if current_user.is_authenticated else None,
+                case_reference,
             )
     except ImageRejected as refusal:
         current_app.logger.info(

@@ -1,0 +1,161 @@
+"""The history's filters (estimate, review state, uploader, dates, case reference): the same on
+the page and the API, kept in the page's links, and a 400 for any value that is not allowed."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from conftest import add_result
+
+from pneumoscan.web import db, reviews
+from pneumoscan.web.models import PredictionRecord, User
+
+ID = r"[0-9a-f-]{36}"
+
+
+@pytest.fixture
+def results(app, users) -> dict[str, str]:
+    """Seven results covering every filter value: name -> id."""
+    with app.app_context():
+        session = db.session()
+        clinician, admin = session.get(User, users.clinician.id), session.get(User, users.admin.id)
+        made = {
+            "agreed": add_result(
+                app, "PNEUMONIA", datetime(2026, 3, 1, 9, tzinfo=UTC), clinician, "STUDY-7/a"
+            ),
+            "disagreed": add_result(
+                app, "NORMAL", datetime(2026, 3, 2, 23, 59, tzinfo=UTC), clinician, "study-7/b"
+            ),
+            "unsure": add_result(app, "PNEUMONIA", datetime(2026, 3, 3, tzinfo=UTC), admin, "C100_x"),
+            "unreviewed_n": add_result(app, "NORMAL", datetime(2026, 3, 4, tzinfo=UTC), admin, "C1000"),
+            "unreviewed_p": add_result(app, "PNEUMONIA", datetime(2026, 3, 5, tzinfo=UTC), clinician),
+            "changed_mind": add_result(app, "NORMAL", datetime(2026, 3, 6, tzinfo=UTC), admin, "50%"),
+            "demo": add_result(app, "NORMAL", datetime(2026, 3, 7, tzinfo=UTC)),
+        }
+        for name, findings in {
+            "agreed": ["PNEUMONIA"],
+            "disagreed": ["PNEUMONIA"],
+            "unsure": ["UNSURE"],
+            "changed_mind": ["PNEUMONIA", "NORMAL"],
+        }.items():
+            row = session.get(PredictionRecord, made[name])
+            for finding in findings:
+                reviews.add_review(session, row, finding, None, clinician)
+    return made
+
+
+def api_ids(client, token: str, query: str) -> list[str]:
+    answer = client.get(f"/api/v1/predictions?{query}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.json
+    return [item["id"] for item in answer.json["items"]]
+
+
+def page_ids(client, query: str) -> list[str]:
+    html = client.get(f"/history?{query}").get_data(as_text=True)
+    return re.findall(rf'href="/predictions/({ID})"', html)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["demo", "changed_mind", "unreviewed_p", "unreviewed_n", "unsure", "disagreed", "agreed"]),
+        ("estimate=PNEUMONIA", ["unreviewed_p", "unsure", "agreed"]),
+        ("estimate=NORMAL", ["demo", "changed_mind", "unreviewed_n", "disagreed"]),
+        ("review=agreed", ["changed_mind", "agreed"]),
+        ("review=disagreed", ["disagreed"]),
+        ("review=unsure", ["unsure"]),
+        ("review=unreviewed", ["demo", "unreviewed_p", "unreviewed_n"]),
+        ("uploader={admin}", ["changed_mind", "unreviewed_n", "unsure"]),
+        ("from=2026-03-02&to=2026-03-03", ["unsure", "disagreed"]),
+        ("to=2026-03-02", ["disagreed", "agreed"]),
+        ("from=2026-03-06", ["demo", "changed_mind"]),
+        ("case=study-7", ["disagreed", "agreed"]),
+        ("case=C100_", ["unsure"]),
+        ("case=50%25", ["changed_mind"]),
+        (
+            "estimate=NORMAL&review=unreviewed&uploader={admin}&from=2026-03-01&to=2026-03-31&case=c1",
+            ["unreviewed_n"],
+        ),
+        (
+            "estimate=&review=&uploader=&from=&to=&case=",
+            ["demo", "changed_mind", "unreviewed_p", "unreviewed_n", "unsure", "disagreed", "agreed"],
+        ),
+    ],
+)
+def test_each_filter_and_a_combination_select_the_same_results_on_page_and_api(
+    app, users, results, query, expected
+):
+    query = query.format(admin=users.admin.id)
+    wanted = [results[name] for name in expected]
+
+    assert page_ids(users.client(users.clinician), query) == wanted
+    assert api_ids(app.test_client(), users.token(users.clinician), query) == wanted
+
+
+def test_history_shows_case_reference_and_review_state(app, users, results):
+    html = users.client(users.clinician).get("/history").get_data(as_text=True)
+    rows = dict(re.findall(rf'href="/predictions/({ID})".*?class="review-state">([^<]+)</td>', html, re.S))
+
+    assert rows[results["agreed"]] == "agreed (PNEUMONIA)"
+    assert rows[results["disagreed"]] == "disagreed (PNEUMONIA)"
+    assert rows[results["unsure"]] == "unsure (UNSURE)"
+    assert rows[results["unreviewed_n"]] == "unreviewed"
+    assert rows[results["changed_mind"]] == "agreed (NORMAL)"
+    assert "STUDY-7/a" in html and "C1000" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("estimate=maybe", "'estimate' must be one of NORMAL, PNEUMONIA"),
+        ("estimate=normal", "'estimate' must be one of"),
+        ("review=yes", "'review' must be one of agreed, disagreed, unsure, unreviewed"),
+        ("uploader=abc", "'uploader' must be an integer"),
+        ("uploader=0", "'uploader' must be at least 1"),
+        ("from=2026-13-01", "'from' must be a date written YYYY-MM-DD"),
+        ("to=yesterday", "'to' must be a date"),
+        ("from=20260301", "'from' must be a date"),
+        ("from=2026-03-05&to=2026-03-01", "'from' must not be after 'to'"),
+        (f"case={'x' * 65}", "'case' must be printable text of at most 64"),
+        ("case=a%0Ab", "'case' must be printable"),
+        ("format=xml", "'format' must be json or csv"),
+    ],
+)
+def test_invalid_filters_are_400_naming_the_argument(app, users, query, words):
+    api = app.test_client().get(
+        f"/api/v1/predictions?{query}", headers={"Authorization": f"Bearer {users.token(users.clinician)}"}
+    )
+    assert api.status_code == 400 and words in api.json["error"]
+    if not query.startswith("format"):
+        client = users.client(users.clinician)
+        for path in ("/history", "/history.csv"):
+            page = client.get(f"{path}?{query}")
+            assert page.status_code == 400 and words in page.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_pagination_links_keep_the_filters(make_app):
+    from conftest import Accounts
+
+    app = make_app(HISTORY_PER_PAGE=2)
+    users = Accounts(app)
+    made = [add_result(app, "NORMAL", case_reference="CASE-9") for _ in range(5)]
+    add_result(app, "PNEUMONIA", case_reference="CASE-9")
+    client = users.client(users.clinician)
+    query = "estimate=NORMAL&case=CASE-9&from=2020-01-01"
+
+    first = client.get(f"/history?{query}").get_data(as_text=True)
+    older = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = client.get(older).get_data(as_text=True)
+    newer = re.search(r'rel="prev" href="([^"]+)"', second).group(1).replace("&amp;", "&")
+
+    assert "Page 1 of 3" in first and "Page 2 of 3" in second
+    for link, page in ((older, 2), (newer, 1)):
+        assert f"page={page}" in link
+        assert all(part in link for part in ("estimate=NORMAL", "case=CASE-9", "from=2020-01-01"))
+    shown = re.findall(rf'href="/predictions/({ID})"', first + second)
+    assert shown == list(reversed(made))[:4]
+    csv_link = re.search(r'href="(/history\.csv[^"]*)"', first).group(1).replace("&amp;", "&")
+    assert all(part in csv_link for part in ("estimate=NORMAL", "case=CASE-9", "from=2020-01-01"))
+    assert 'value="CASE-9"' in first and "<option selected>NORMAL</option>" in first
