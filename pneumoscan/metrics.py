@@ -84,14 +84,22 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     )
 
 
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
+    """{tn, fp, fn, tp} of truths (1 = positive) against calls (True = positive)."""
+    labels, predicted = np.asarray(labels).astype(bool), np.asarray(predicted).astype(bool)
+    return {
+        "tn": int((~predicted & ~labels).sum()),
+        "fp": int((predicted & ~labels).sum()),
+        "fn": int((~predicted & labels).sum()),
+        "tp": int((predicted & labels).sum()),
+    }
+
+
 def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
     """The model card's numbers at one threshold."""
     labels = labels.astype(int)
-    predicted = (probs >= threshold).astype(int)
-    tp = int(((predicted == 1) & (labels == 1)).sum())
-    tn = int(((predicted == 0) & (labels == 0)).sum())
-    fp = int(((predicted == 1) & (labels == 0)).sum())
-    fn = int(((predicted == 0) & (labels == 1)).sum())
+    confusion = confusion_counts(labels, probs >= threshold)
+    tp, tn, fp, fn = (confusion[key] for key in ("tp", "tn", "fp", "fn"))
     sensitivity = tp / max(tp + fn, 1)
     precision = tp / max(tp + fp, 1)
     return {
@@ -104,7 +112,7 @@ def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: floa
         "f1": 2 * precision * sensitivity / max(precision + sensitivity, 1e-12),
         "brier": float(np.mean((probs - labels) ** 2)),
         "ece": expected_calibration_error(labels, probs),
-        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "confusion_matrix": confusion,
         "threshold": float(threshold),
     }
 

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db, retention
 from pneumoscan.web.access import admin_required
+from pneumoscan.web.dashboard import current_metrics
 from pneumoscan.web.models import PredictionRecord
 from pneumoscan.web.pages import find_result, viewed
 from pneumoscan.web.queryargs import int_arg
@@ -81,3 +82,9 @@ def list_predictions():
     offset = int_arg("offset", 0, 0)
     total, rows = db.newest_first(limit, offset)
     return jsonify(total=total, limit=limit, offset=offset, items=[as_json(row) for row in rows])
+
+
+@bp.get("/metrics")
+def metrics():
+    """The dashboard's figures as JSON (pneumoscan.web.site_metrics)."""
+    return jsonify(current_metrics())
