@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pneumoscan.metrics import classification_report, pick_threshold
 from pneumoscan.model_card import ModelCard
 from pneumoscan.threshold import pick_threshold_with_interval
+from pneumoscan.web.db import make_engine
 from pneumoscan.web.models import PredictionRecord, SiteThreshold
 from pneumoscan.web.reviews import latest_review
 
@@ -157,3 +158,13 @@ def record_change(
     session.add(row)
     session.flush()
     return row
+
+
+def in_use_at(database_url: str, card: ModelCard) -> ThresholdInUse:
+    """`in_use` read from an app database by URL, for the command line."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return in_use(session, card)
+    finally:
+        engine.dispose()
