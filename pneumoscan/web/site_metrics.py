@@ -149,11 +149,11 @@ def weekly_drift(session: Session, model_version: str, model_dir: Path, today: d
         select(PredictionRecord.created_at, PredictionRecord.gate_reading).where(
             PredictionRecord.model_version == model_version,
             PredictionRecord.created_at >= _start_of(monday),
-            PredictionRecord.gate_reading.is_not(None),
         )
     ).all()
     by_week: dict[date, list[dict]] = defaultdict(list)
-    for created, reading in rows:
+    # Results made before gate readings were kept have none (SQL NULL or JSON null).
+    for created, reading in (row for row in rows if row.gate_reading):
         day = created.date()
         by_week[day - timedelta(days=day.weekday())].append(reading)
     weeks = []
