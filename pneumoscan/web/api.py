@@ -31,6 +31,7 @@ def as_json(row: PredictionRecord) -> dict:
         "label": row.label,
         "probability": row.probability,
         "threshold": row.threshold,
+        "threshold_source": "site" if row.site_threshold_id is not None else "model card",
         "model_version": row.model_version,
         "heatmap_url": public_url("files.heatmap", prediction_id=row.id),
         "image_url": public_url("files.image", prediction_id=row.id),

@@ -107,6 +107,9 @@ def performance(session: Session, model_version: str) -> dict:
     confusion = confusion_counts(cases.labels, cases.probabilities >= cases.thresholds)
     both = cases.normal > 0 and cases.pneumonia > 0
     fpr, tpr, _ = roc_curve(cases.labels, cases.probabilities) if both else ([], [], [])
+    auc_interval = bootstrap_auc_interval(
+        cases.labels, cases.probabilities, AUC_BOOTSTRAP_ROUNDS, AUC_BOOTSTRAP_SEED
+    )
     small = min(cases.normal, cases.pneumonia) < SMALL_SAMPLE
     return {
         "model_version": model_version,
@@ -120,13 +123,7 @@ def performance(session: Session, model_version: str) -> dict:
         "auc": {
             "value": roc_auc(cases.labels, cases.probabilities) if both else None,
             "cases": int(cases.labels.size),
-            "interval_95": list(interval)
-            if (
-                interval := bootstrap_auc_interval(
-                    cases.labels, cases.probabilities, AUC_BOOTSTRAP_ROUNDS, AUC_BOOTSTRAP_SEED
-                )
-            )
-            else None,
+            "interval_95": list(auc_interval) if auc_interval else None,
         },
         "roc": [{"fpr": float(x), "tpr": float(y)} for x, y in zip(fpr, tpr, strict=True)],
         "small_sample": small,
