@@ -157,7 +157,7 @@ def test_applied_threshold_judges_new_uploads_then_reset_restores_the_cards(
     assert second["label"] != first["label"]
     assert second["label"] == ("PNEUMONIA" if second["probability"] >= expected else "NORMAL")
     assert (first["threshold_source"], second["threshold_source"]) == ("model card", "site")
-    assert "this site's threshold" in admin.get(f"/predictions/{second['id']}").get_data(as_text=True)
+    assert "threshold set for this site" in admin.get(f"/predictions/{second['id']}").get_data(as_text=True)
     metrics = admin.get("/api/v1/metrics").get_json()["threshold"]
     assert metrics["source"] == "site" and metrics["value"] == second["threshold"]
     assert "this site's" in admin.get("/dashboard").get_data(as_text=True)
