@@ -1,6 +1,7 @@
-"""Command line, with the committed model (or --model-dir) and its threshold:
+"""Command line, with the committed model (or --model-dir) and its threshold (predict: the web
+app's site threshold for the model version when --database-url or DATABASE_URL names its database):
 
-python -m pneumoscan predict PATH... [--csv FILE] [--no-gate]
+python -m pneumoscan predict PATH... [--csv FILE] [--no-gate] [--database-url URL]
 python -m pneumoscan evaluate DIR [--json FILE]
 python -m pneumoscan threshold --policy sensitivity|youden [--min-sensitivity 0.95] [--on DIR]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,16 +46,31 @@ def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} images", end=end, file=sys.stderr, flush=True)
 
 
+def threshold_in_use(predictor: Predictor, database_url: str | None) -> tuple[float, str]:
+    """The site threshold set in the web app's database for this model version, else the card's;
+    with where it came from. The web modules (and Flask) are imported only when a database is named."""
+    if not database_url:
+        return predictor.threshold, "the model card's"
+    from pneumoscan.web.site_threshold import in_use_at
+
+    chosen = in_use_at(database_url, predictor.card)
+    if chosen.row is None:
+        return chosen.value, "the model card's (no site threshold set in the database)"
+    return chosen.value, f"the site threshold set {chosen.row.created_at:%Y-%m-%d %H:%M} UTC"
+
+
 def predict(args: argparse.Namespace) -> int:
     """Numbers at full precision (repr), so that ranking by probability is never lost to rounding."""
     predictor = Predictor.load(args.model_dir)
+    threshold, source = threshold_in_use(predictor, args.database_url)
+    print(f"threshold {threshold!r}: {source}, model {predictor.model_version}", file=sys.stderr)
     files = list(expand(args.paths))
     out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout  # noqa: SIM115
     failures = 0
     try:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        results = estimate_files(predictor, files, check_xray=not args.no_gate)
+        results = estimate_files(predictor, files, check_xray=not args.no_gate, threshold=threshold)
         for done, result in enumerate(results, start=1):
             e = result.estimate
             if e is None:
@@ -63,7 +80,7 @@ def predict(args: argparse.Namespace) -> int:
                     "",
                     "",
                     "ERROR",
-                    repr(predictor.threshold),
+                    repr(threshold),
                     predictor.model_version,
                     result.error,
                 ]
@@ -137,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--csv", type=Path, help="write the CSV here instead of stdout")
     p.add_argument("--no-gate", action="store_true", help="score even images the non-X-ray gate would refuse")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="the web app's database: use its site threshold for this model version when one is set "
+        "(default: $DATABASE_URL; without either, the model card's threshold)",
+    )
     p.set_defaults(run=predict)
     e = commands.add_parser("evaluate", help="metrics at the stored threshold on a NORMAL/ PNEUMONIA/ folder")
     e.add_argument("folder", type=Path)

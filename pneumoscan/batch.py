@@ -21,12 +21,14 @@ class FileEstimate:
 
 
 def estimate_files(
-    predictor: Predictor, paths: Iterable[Path], check_xray: bool = True
+    predictor: Predictor, paths: Iterable[Path], check_xray: bool = True, threshold: float | None = None
 ) -> Iterator[FileEstimate]:
-    """Each file through the app's own image path; a bad file gives an error, the batch goes on."""
+    """Each file through the app's own image path; a bad file gives an error, the batch goes on.
+    `threshold` (a site's) replaces the card's when given."""
     for path in paths:
         try:
-            estimate = predictor.predict(decode_image(Path(path).read_bytes()), check_xray=check_xray)
+            data = Path(path).read_bytes()
+            estimate = predictor.predict(decode_image(data), check_xray=check_xray, threshold=threshold)
             yield FileEstimate(Path(path), estimate, None)
         except (ImageRejected, OSError) as exc:
             yield FileEstimate(Path(path), None, getattr(exc, "message", None) or str(exc))

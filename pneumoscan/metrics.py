@@ -84,14 +84,22 @@ def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int 
     )
 
 
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
+    """{tn, fp, fn, tp} of truths (1 = positive) against calls (True = positive)."""
+    labels, predicted = np.asarray(labels).astype(bool), np.asarray(predicted).astype(bool)
+    return {
+        "tn": int((~predicted & ~labels).sum()),
+        "fp": int((predicted & ~labels).sum()),
+        "fn": int((~predicted & labels).sum()),
+        "tp": int((predicted & labels).sum()),
+    }
+
+
 def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
     """The model card's numbers at one threshold."""
     labels = labels.astype(int)
-    predicted = (probs >= threshold).astype(int)
-    tp = int(((predicted == 1) & (labels == 1)).sum())
-    tn = int(((predicted == 0) & (labels == 0)).sum())
-    fp = int(((predicted == 1) & (labels == 0)).sum())
-    fn = int(((predicted == 0) & (labels == 1)).sum())
+    confusion = confusion_counts(labels, probs >= threshold)
+    tp, tn, fp, fn = (confusion[key] for key in ("tp", "tn", "fp", "fn"))
     sensitivity = tp / max(tp + fn, 1)
     precision = tp / max(tp + fp, 1)
     return {
@@ -104,6 +112,61 @@ def classification_report(labels: np.ndarray, probs: np.ndarray, threshold: floa
         "f1": 2 * precision * sensitivity / max(precision + sensitivity, 1e-12),
         "brier": float(np.mean((probs - labels) ** 2)),
         "ece": expected_calibration_error(labels, probs),
-        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "confusion_matrix": confusion,
         "threshold": float(threshold),
+    }
+
+
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (95 % by default); None without cases. Unlike the
+    normal approximation it stays inside [0, 1] and is sensible for small n and rates near 0 or 1."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denominator
+    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+
+
+def bootstrap_auc_interval(
+    labels: np.ndarray, scores: np.ndarray, rounds: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile interval of the AUC over case-level bootstrap resamples (fixed seed, so a page
+    shows the same interval every time); resamples with one class only are skipped. None unless
+    both classes are present."""
+    labels = np.asarray(labels).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.size == 0 or labels.min() == labels.max():
+        return None
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(rounds):
+        chosen = rng.integers(0, labels.size, labels.size)
+        if labels[chosen].min() != labels[chosen].max():
+            aucs.append(roc_auc(labels[chosen], scores[chosen]))
+    tail = (1 - level) / 2
+    return float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1 - tail))
+
+
+def rates_with_intervals(confusion: dict[str, int]) -> dict[str, dict]:
+    """Sensitivity, specificity, PPV and NPV from a confusion matrix, each with its count of
+    cases behind it and a 95 % Wilson interval (None when no case is behind it)."""
+    tp, tn, fp, fn = (confusion[key] for key in ("tp", "tn", "fp", "fn"))
+    parts = {
+        "sensitivity": (tp, tp + fn),
+        "specificity": (tn, tn + fp),
+        "ppv": (tp, tp + fp),
+        "npv": (tn, tn + fn),
+    }
+    return {
+        name: {
+            "value": hits / n if n else None,
+            "cases": n,
+            "interval_95": list(interval) if (interval := wilson_interval(hits, n)) else None,
+        }
+        for name, (hits, n) in parts.items()
     }

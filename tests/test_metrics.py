@@ -56,3 +56,61 @@ def test_report_counts_and_rates():
     assert report["specificity"] == pytest.approx(2 / 3)
     assert report["accuracy"] == pytest.approx(5 / 7)
     assert report["brier"] == pytest.approx(np.mean((probs - labels) ** 2))
+
+
+def test_wilson_interval_matches_reference_values():
+    from pneumoscan.metrics import wilson_interval
+
+    # statsmodels.stats.proportion.proportion_confint(k, n, method="wilson") gives these.
+    assert wilson_interval(8, 10) == pytest.approx((0.4901624715, 0.9433178485), abs=1e-9)
+    assert wilson_interval(47, 50) == pytest.approx((0.8378290831, 0.9793850297), abs=1e-9)
+    assert wilson_interval(0, 25) == pytest.approx((0.0, 0.1331922509), abs=1e-9)
+    assert wilson_interval(25, 25) == pytest.approx((0.8668077491, 1.0), abs=1e-9)
+    assert wilson_interval(0, 0) is None
+
+
+def test_rates_and_confusion_match_scikit_learn(scores):
+    from pneumoscan.metrics import confusion_counts, rates_with_intervals, wilson_interval
+
+    labels, probs = scores
+    thresholds = np.where(np.arange(labels.size) % 2, 0.4, 0.6)  # each case its own threshold
+    predicted = probs >= thresholds
+    confusion = confusion_counts(labels, predicted)
+    tn, fp, fn, tp = sklearn_metrics.confusion_matrix(labels, predicted).ravel()
+    assert confusion == {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
+    rates = rates_with_intervals(confusion)
+    assert rates["sensitivity"]["value"] == pytest.approx(sklearn_metrics.recall_score(labels, predicted))
+    assert rates["specificity"]["value"] == pytest.approx(
+        sklearn_metrics.recall_score(labels, predicted, pos_label=0)
+    )
+    assert rates["ppv"]["value"] == pytest.approx(sklearn_metrics.precision_score(labels, predicted))
+    assert rates["npv"]["value"] == pytest.approx(
+        sklearn_metrics.precision_score(labels, predicted, pos_label=0)
+    )
+    assert rates["sensitivity"]["cases"] == labels.sum()
+    assert rates["npv"]["cases"] == (~predicted).sum()
+    assert rates["ppv"]["interval_95"] == list(wilson_interval(tp, tp + fp))
+
+
+def test_roc_curve_matches_scikit_learn(scores):
+    from pneumoscan.metrics import roc_curve
+
+    labels, probs = scores
+    fpr, tpr, thresholds = roc_curve(labels, probs)
+    ref_fpr, ref_tpr, ref_thresholds = sklearn_metrics.roc_curve(labels, probs, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    np.testing.assert_allclose(thresholds[1:], ref_thresholds[1:])
+
+
+def test_bootstrap_auc_interval_is_reproducible_and_holds_the_auc(scores):
+    from pneumoscan.metrics import bootstrap_auc_interval
+
+    labels, probs = scores
+    low, high = bootstrap_auc_interval(labels, probs, rounds=300, seed=1)
+    assert low < sklearn_metrics.roc_auc_score(labels, probs) < high
+    assert high - low < 0.1
+    assert bootstrap_auc_interval(labels, probs, rounds=300, seed=1) == (low, high)
+    small = bootstrap_auc_interval(labels[:40], probs[:40], rounds=300, seed=1)
+    assert small[1] - small[0] > high - low
+    assert bootstrap_auc_interval(np.ones(5), probs[:5]) is None

@@ -4,7 +4,8 @@ One step a function, each done once: export float32 ONNX with two outputs (logit
 activation); score the validation split and the external set through the serving path; keep the
 lightest weight format (int8, float16) whose AUC on both stays within 0.002 of float32; fit Platt
 scaling; pick the threshold by ROC with a bootstrap interval; fit the non-X-ray gate on the
-shipped model's features; check NumPy Grad-CAM against a GradientTape one; write the card once.
+shipped model's features; check NumPy Grad-CAM against a GradientTape one; write the card once;
+measure the drift reference on the validation split.
 `python -m pneumoscan.training.publish` re-runs it on the checkpoint in build/ without training.
 """
 
@@ -28,6 +29,7 @@ import PIL
 import tensorflow as tf
 
 from pneumoscan.dataset import LabelledImage, list_labelled_images
+from pneumoscan.drift import write_reference
 from pneumoscan.gradcam import gradcam
 from pneumoscan.inference import Predictor, run_model, sigmoid
 from pneumoscan.metrics import classification_report, roc_auc
@@ -35,6 +37,7 @@ from pneumoscan.model_card import CLASS_NAMES, POSITIVE_CLASS, Calibration, Mode
 from pneumoscan.threshold import describe_policy, pick_threshold_with_interval
 from pneumoscan.training.calibration import cross_validated_ece, fit_platt
 from pneumoscan.training.config import TrainConfig, add_train_options, config_from
+from pneumoscan.training.drift_reference import measure_reference
 from pneumoscan.training.ensemble import add_members, member_folders
 from pneumoscan.training.fit_gate import evaluate_gate, fit_gate_for
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
@@ -280,6 +283,7 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
         },
     )
     card.write(out)
+    write_reference(out, measure_reference(predictor, trained.val, config.seed))
     write_report(
         build / "report", sets["external"].labels, probabilities["external"], threshold, trained.history
     )

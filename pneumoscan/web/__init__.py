@@ -20,6 +20,7 @@ from pneumoscan.web import (
     api,
     auth,
     cli,
+    dashboard,
     db,
     error_handlers,
     files,
@@ -28,6 +29,7 @@ from pneumoscan.web import (
     security,
     slowbody,
     sweeper,
+    threshold_admin,
     users_cli,
 )
 from pneumoscan.web.config import INSTANCE_PATH, REPO_ROOT, from_environment
@@ -74,6 +76,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(files.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(threshold_admin.bp)
     csrf.exempt(api.bp)
     error_handlers.init_app(app)
     cli.init_app(app)

@@ -9,6 +9,7 @@ from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db, history_filters, retention, reviews
 from pneumoscan.web.access import admin_required
 from pneumoscan.web.case_reference import CaseReferenceInvalid, clean_case_reference
+from pneumoscan.web.dashboard import current_metrics
 from pneumoscan.web.exports import export_csv
 from pneumoscan.web.models import PredictionRecord, Review
 from pneumoscan.web.pages import find_result, viewed
@@ -34,6 +35,7 @@ def as_json(row: PredictionRecord, review: Review | None) -> dict:
         "label": row.label,
         "probability": row.probability,
         "threshold": row.threshold,
+        "threshold_source": "site" if row.site_threshold_id is not None else "model card",
         "model_version": row.model_version,
         "heatmap_url": public_url("files.heatmap", prediction_id=row.id),
         "image_url": public_url("files.image", prediction_id=row.id),
@@ -119,3 +121,9 @@ def list_predictions():
     return jsonify(
         total=total, limit=limit, offset=offset, items=[as_json(row, review) for row, review in rows]
     )
+
+
+@bp.get("/metrics")
+def metrics():
+    """The dashboard's figures as JSON (pneumoscan.web.site_metrics)."""
+    return jsonify(current_metrics())

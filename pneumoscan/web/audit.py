@@ -24,6 +24,7 @@ ACCOUNT_ACTIVE = "account-active"
 ACCOUNT_PASSWORD = "account-password"
 TOKEN_CREATE = "token-create"
 TOKEN_REVOKE = "token-revoke"
+SITE_THRESHOLD = "site-threshold"
 ACTIONS = (
     SIGN_IN,
     SIGN_IN_FAILED,
@@ -40,6 +41,7 @@ ACTIONS = (
     ACCOUNT_PASSWORD,
     TOKEN_CREATE,
     TOKEN_REVOKE,
+    SITE_THRESHOLD,
 )
 
 

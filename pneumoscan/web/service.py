@@ -21,7 +21,7 @@ from pneumoscan.gradcam import overlay_heatmap
 from pneumoscan.inference import Predictor
 from pneumoscan.pixels_only import pixels_only
 from pneumoscan.png import encode_png
-from pneumoscan.web import audit, db
+from pneumoscan.web import audit, db, refusals, site_threshold
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import PredictionRecord, User, utc_now
 from pneumoscan.web.security import request_id
@@ -57,10 +57,13 @@ def record_upload(
     The row is committed only after both files are in place (or, in the database store, in
     the same transaction), and any failure removes them, so a result is either complete
     (row + original + heatmap) or absent. `filename` is kept only when given: a client's file
-    name can carry a patient's name (see KEEP_FILENAMES).
+    name can carry a patient's name (see KEEP_FILENAMES). The upload is judged with the site
+    threshold of the model version when one is set (pneumoscan.web.site_threshold), and the row
+    keeps the threshold used.
     """
     decoded = decode_image(data)
-    estimate = predictor.predict(decoded)
+    threshold = site_threshold.in_use(session, predictor.card)
+    estimate = predictor.predict(decoded, threshold=threshold.value)
     heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam))
     source = BY_NAME[decoded.source_format]
     kept = pixels_only(data, source.name, decoded.orientation) if source.kept_as_uploaded else None
@@ -88,6 +91,7 @@ def record_upload(
         heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
         case_reference=case_reference,
+        site_threshold_id=threshold.row.id if threshold.row is not None else None,
     )
     audit.add(session, audit.UPLOAD, target_id=row.id, user=uploaded_by)
     return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
@@ -130,7 +134,8 @@ def record_from_request(upload: FileStorage, case_reference: str | None = None) 
     """record_upload with the current app's model, store, request session and signed-in user;
     `case_reference` has been through clean_case_reference.
 
-    Refusals are logged with the request id but without the file name, which may name a patient.
+    Refusals are logged with the request id but without the file name, which may name a patient,
+    and counted per reason and day for the dashboard (pneumoscan.web.refusals).
     """
     try:
         with scoring_slot(current_app.config["SCORING_SLOTS"]):
@@ -147,6 +152,7 @@ def record_from_request(upload: FileStorage, case_reference: str | None = None) 
         current_app.logger.info(
             "request %s: upload refused (%d): %s", request_id(), refusal.status, refusal.message
         )
+        refusals.count(db.database().engine, refusal.message)
         raise
 
 
