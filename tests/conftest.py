@@ -7,7 +7,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -242,18 +242,34 @@ def users(app) -> Accounts:
 
 def add_result(
     app,
-    label: str = "NORMAL",
+    *,
+    probability: float | None = None,
+    threshold: float = 0.5,
+    label: str | None = None,
+    logit: float | None = None,
+    model_version: str = "test-model",
+    findings: Sequence[str] = (),
     created_at: datetime | None = None,
     uploaded_by=None,
     case_reference: str | None = None,
+    gate_reading: dict | None = None,
 ) -> str:
-    """A result row written straight to the database (no model run, no files), for tests of what is
-    done with results once they exist: reviews, history filters, exports. Returns its id."""
-    from pneumoscan.web import db
-    from pneumoscan.web.models import PredictionRecord, utc_now
+    """A result row written straight to the database and committed (no model run, no files), for
+    tests of what is done with results once they exist: reviews, history filters, exports, the
+    dashboard, drift and the site threshold. Returns its id.
 
+    The label is the one `threshold` gives `probability` unless given; without a probability, a
+    PNEUMONIA label has 0.9 and any other 0.1. Each of `findings` becomes a review version (1, 2,
+    ...; the last one counts) with no reviewer; `uploaded_by` is a user (only its id is read).
+    """
+    from pneumoscan.web import db
+    from pneumoscan.web.models import PredictionRecord, Review, utc_now
+
+    if probability is None:
+        probability = 0.9 if label == "PNEUMONIA" else 0.1
+    if label is None:
+        label = "PNEUMONIA" if probability >= threshold else "NORMAL"
     prediction_id = str(uuid.uuid4())
-    probability = 0.9 if label == "PNEUMONIA" else 0.1
     with app.app_context():
         session = db.session()
         session.add(
@@ -266,17 +282,20 @@ def add_result(
                 height=512,
                 source_format="png",
                 probability=probability,
-                logit=2.2 if label == "PNEUMONIA" else -2.2,
+                logit=logit,
                 label=label,
-                threshold=0.5,
-                model_version="test-model",
+                threshold=threshold,
+                model_version=model_version,
                 inference_ms=10.0,
                 image_path=f"{prediction_id}.png",
                 heatmap_path=f"{prediction_id}.heatmap.png",
                 uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
                 case_reference=case_reference,
+                gate_reading=gate_reading,
             )
         )
+        for version, finding in enumerate(findings, start=1):
+            session.add(Review(prediction_id=prediction_id, version=version, finding=finding))
         session.commit()
     return prediction_id
 
@@ -319,6 +338,19 @@ def page():
             yield browser.new_page(viewport={"width": 1200, "height": 900})
         finally:
             browser.close()
+
+
+@pytest.fixture
+def console(page) -> list[str]:
+    """Console messages of the page; a CSP violation shows up here."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    return messages
+
+
+def csp_violations(console: list[str]) -> list[str]:
+    """The Content-Security-Policy violations among the console messages."""
+    return [text for text in console if "Content Security Policy" in text]
 
 
 def sign_in_browser(page, live_url: str, user) -> None:

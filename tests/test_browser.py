@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 import shutil
 
-from conftest import PASSWORD, loaded_images
+from conftest import PASSWORD, csp_violations, loaded_images
 
 
 def test_sign_in_upload_see_result_and_history_then_sign_out(
-    xray_paths, users, live_url, page, tmp_path, request
+    xray_paths, users, live_url, page, console, tmp_path, request
 ):
-    console: list[str] = []
-    page.on("console", lambda message: console.append(message.text))
     xray = xray_paths[1]
 
     page.goto(f"{live_url}/history")
@@ -50,7 +48,7 @@ def test_sign_in_upload_see_result_and_history_then_sign_out(
     assert all(image["complete"] and image["width"] > 0 for image in images), images
     expected = {live_url + stored["image_url"], live_url + stored["heatmap_url"]}
     assert {image["src"].split("?")[0] for image in images} == expected
-    assert not [text for text in console if "Content Security Policy" in text], console
+    assert not csp_violations(console), console
 
     screenshot = tmp_path / "screenshot-result.png"
     page.screenshot(path=str(screenshot), full_page=True)
@@ -82,4 +80,4 @@ def test_sign_in_upload_see_result_and_history_then_sign_out(
     assert refused.status == 401
     image = page.request.get(live_url + stored["image_url"], max_redirects=0)
     assert image.status == 302
-    assert not [text for text in console if "Content Security Policy" in text], console
+    assert not csp_violations(console), console

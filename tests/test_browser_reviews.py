@@ -7,24 +7,11 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-from conftest import loaded_images, sign_in_browser
+from conftest import csp_violations, loaded_images, sign_in_browser
 from PIL import Image
 from test_web_pages import colour_png
 
 RESULT_URL = re.compile(r"/predictions/[0-9a-f-]{36}$")
-
-
-@pytest.fixture
-def console(page) -> list[str]:
-    """Console messages of the page; a CSP violation shows up here."""
-    messages: list[str] = []
-    page.on("console", lambda message: messages.append(message.text))
-    return messages
-
-
-def csp_violations(console: list[str]) -> list[str]:
-    return [text for text in console if "Content Security Policy" in text]
 
 
 def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "") -> str:

@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
+from conftest import add_result
 from sqlalchemy import func, select
 
 from pneumoscan.metrics import wilson_interval
 from pneumoscan.web.models import PredictionRecord, RefusalCount
-from tests.site_rows import add_result
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -23,7 +23,6 @@ sklearn_metrics = pytest.importorskip("sklearn.metrics")
 def reviewed(app):
     """60 reviewed results of the served model judged with two thresholds, plus results that must
     not count: UNSURE at the latest review, unreviewed, and another model version's."""
-    from pneumoscan.web import db
     from pneumoscan.web.modelcache import predictor
 
     rng = np.random.default_rng(5)
@@ -31,18 +30,22 @@ def reviewed(app):
     probabilities = np.clip(rng.normal(0.35 + 0.4 * truth, 0.2), 0.001, 0.999)
     thresholds = np.where(np.arange(60) < 30, 0.5, 0.62)
     with app.app_context():
-        session = db.session()
         version = predictor().card.model_version
-        for label, probability, threshold in zip(truth, probabilities, thresholds, strict=True):
-            finding = "PNEUMONIA" if label else "NORMAL"
-            # Some were first reviewed otherwise and corrected: only the latest version counts.
-            findings = ("UNSURE", finding) if probability > 0.6 else (finding,)
-            add_result(session, float(probability), float(threshold), version, findings)
-        add_result(session, 0.9, 0.5, version, ("NORMAL", "UNSURE"))
-        add_result(session, 0.1, 0.5, version, ("UNSURE",))
-        add_result(session, 0.8, 0.5, version)
-        add_result(session, 0.95, 0.5, "older-model", ("NORMAL",))
-        session.commit()
+    for label, probability, threshold in zip(truth, probabilities, thresholds, strict=True):
+        finding = "PNEUMONIA" if label else "NORMAL"
+        # Some were first reviewed otherwise and corrected: only the latest version counts.
+        findings = ("UNSURE", finding) if probability > 0.6 else (finding,)
+        add_result(
+            app,
+            probability=float(probability),
+            threshold=float(threshold),
+            model_version=version,
+            findings=findings,
+        )
+    add_result(app, probability=0.9, model_version=version, findings=("NORMAL", "UNSURE"))
+    add_result(app, probability=0.1, model_version=version, findings=("UNSURE",))
+    add_result(app, probability=0.8, model_version=version)
+    add_result(app, probability=0.95, model_version="older-model", findings=("NORMAL",))
     return truth, probabilities, thresholds
 
 
@@ -94,13 +97,14 @@ def test_old_uploads_fall_out_of_the_window(app):
     from pneumoscan.web import db
     from pneumoscan.web.site_metrics import uploads
 
+    for probability, created_at in (
+        (0.9, datetime(2026, 10, 1, 12, tzinfo=UTC)),
+        (0.2, datetime(2026, 10, 2, 12, tzinfo=UTC)),
+        (0.3, datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),
+    ):
+        add_result(app, probability=probability, model_version="v", created_at=created_at)
     with app.app_context():
-        session = db.session()
-        add_result(session, 0.9, 0.5, "v", created_at=datetime(2026, 10, 1, 12, tzinfo=UTC))
-        add_result(session, 0.2, 0.5, "v", created_at=datetime(2026, 10, 2, 12, tzinfo=UTC))
-        add_result(session, 0.3, 0.5, "v", created_at=datetime(2026, 10, 31, 23, 59, tzinfo=UTC))
-        session.commit()
-        figures = uploads(session, date(2026, 10, 31))
+        figures = uploads(db.session(), date(2026, 10, 31))
     assert figures["total"] == 2 and figures["share_pneumonia"] == 0.0
     assert figures["per_day"][0] == {"day": "2026-10-02", "count": 1}
     assert figures["per_day"][-1] == {"day": "2026-10-31", "count": 1}

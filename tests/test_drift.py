@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+from conftest import add_result
 
 from pneumoscan.drift import READINGS, WEEK_SIZES, compare_week, load_reference, reference_from_readings
 from pneumoscan.model_card import ModelCard
-from tests.site_rows import add_result
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -70,34 +70,37 @@ def test_a_shifted_week_is_flagged_and_a_typical_one_is_not(reference):
 def test_dashboard_weeks_of_stored_uploads(app, reference):
     from pneumoscan.web import db
     from pneumoscan.web.modelcache import predictor
+    from pneumoscan.web.site_metrics import weekly_drift
 
     rng = np.random.default_rng(3)
     today = date(2026, 11, 18)  # a Wednesday in ISO week 47
     with app.app_context():
-        session = db.session()
         card = predictor().card
-        weeks = {  # ISO week start -> readings
-            date(2026, 11, 16): _readings(reference, 30, rng, {"feature_distance": 2.0}),
-            date(2026, 11, 9): _readings(reference, 30, rng),
-            date(2026, 11, 2): _readings(reference, 3, rng),
-        }
-        for monday, readings in weeks.items():
-            for i, reading in enumerate(readings):
-                created = datetime.combine(monday + timedelta(days=i % 3), datetime.min.time(), UTC)
-                add_result(session, 0.5, 0.5, card.model_version, created_at=created, gate_reading=reading)
-        other = _readings(reference, 1, rng)[0]
-        add_result(
-            session,
-            0.5,
-            0.5,
-            "another-model",
-            created_at=datetime(2026, 11, 17, tzinfo=UTC),
-            gate_reading=other,
-        )
-        session.commit()
-        from pneumoscan.web.site_metrics import weekly_drift
-
-        drift = weekly_drift(session, card.model_version, app.config["MODEL_DIR"], today)
+    weeks = {  # ISO week start -> readings
+        date(2026, 11, 16): _readings(reference, 30, rng, {"feature_distance": 2.0}),
+        date(2026, 11, 9): _readings(reference, 30, rng),
+        date(2026, 11, 2): _readings(reference, 3, rng),
+    }
+    for monday, readings in weeks.items():
+        for i, reading in enumerate(readings):
+            created = datetime.combine(monday + timedelta(days=i % 3), datetime.min.time(), UTC)
+            add_result(
+                app,
+                probability=0.5,
+                model_version=card.model_version,
+                created_at=created,
+                gate_reading=reading,
+            )
+    other = _readings(reference, 1, rng)[0]
+    add_result(
+        app,
+        probability=0.5,
+        model_version="another-model",
+        created_at=datetime(2026, 11, 17, tzinfo=UTC),
+        gate_reading=other,
+    )
+    with app.app_context():
+        drift = weekly_drift(db.session(), card.model_version, app.config["MODEL_DIR"], today)
     by_week = {week["week"]: week for week in drift["per_week"]}
     assert len(drift["per_week"]) == 12 and drift["per_week"][-1]["week"] == "2026-W47"
     assert drift["per_week"][0]["starts"] == "2026-08-31"

@@ -43,12 +43,16 @@ def exports(app) -> list[AuditEvent]:
 
 @pytest.fixture
 def two_results(app, users) -> tuple[str, str]:
-    with app.app_context():
-        clinician = db.session().get(User, users.clinician.id)
-    reviewed = add_result(app, "PNEUMONIA", uploaded_by=clinician, case_reference='=HYPERLINK("http://x")')
+    reviewed = add_result(
+        app,
+        label="PNEUMONIA",
+        logit=2.2,
+        uploaded_by=users.clinician,
+        case_reference='=HYPERLINK("http://x")',
+    )
     review(app, reviewed, "NORMAL", "first", users.clinician)
     review(app, reviewed, "PNEUMONIA", "@SUM(A1:A9) looks consolidated", users.admin)
-    unreviewed = add_result(app, "NORMAL", case_reference="C-77")
+    unreviewed = add_result(app, label="NORMAL", logit=-2.2, case_reference="C-77")
     return reviewed, unreviewed
 
 

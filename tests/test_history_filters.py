@@ -18,22 +18,23 @@ ID = r"[0-9a-f-]{36}"
 @pytest.fixture
 def results(app, users) -> dict[str, str]:
     """Seven results covering every filter value: name -> id."""
+    clinician, admin = users.clinician, users.admin
+    rows = {  # name: (estimate, uploaded at, uploaded by, case reference)
+        "agreed": ("PNEUMONIA", datetime(2026, 3, 1, 9, tzinfo=UTC), clinician, "STUDY-7/a"),
+        "disagreed": ("NORMAL", datetime(2026, 3, 2, 23, 59, tzinfo=UTC), clinician, "study-7/b"),
+        "unsure": ("PNEUMONIA", datetime(2026, 3, 3, tzinfo=UTC), admin, "C100_x"),
+        "unreviewed_n": ("NORMAL", datetime(2026, 3, 4, tzinfo=UTC), admin, "C1000"),
+        "unreviewed_p": ("PNEUMONIA", datetime(2026, 3, 5, tzinfo=UTC), clinician, None),
+        "changed_mind": ("NORMAL", datetime(2026, 3, 6, tzinfo=UTC), admin, "50%"),
+        "demo": ("NORMAL", datetime(2026, 3, 7, tzinfo=UTC), None, None),
+    }
+    made = {
+        name: add_result(app, label=label, created_at=created, uploaded_by=uploader, case_reference=case)
+        for name, (label, created, uploader, case) in rows.items()
+    }
     with app.app_context():
         session = db.session()
-        clinician, admin = session.get(User, users.clinician.id), session.get(User, users.admin.id)
-        made = {
-            "agreed": add_result(
-                app, "PNEUMONIA", datetime(2026, 3, 1, 9, tzinfo=UTC), clinician, "STUDY-7/a"
-            ),
-            "disagreed": add_result(
-                app, "NORMAL", datetime(2026, 3, 2, 23, 59, tzinfo=UTC), clinician, "study-7/b"
-            ),
-            "unsure": add_result(app, "PNEUMONIA", datetime(2026, 3, 3, tzinfo=UTC), admin, "C100_x"),
-            "unreviewed_n": add_result(app, "NORMAL", datetime(2026, 3, 4, tzinfo=UTC), admin, "C1000"),
-            "unreviewed_p": add_result(app, "PNEUMONIA", datetime(2026, 3, 5, tzinfo=UTC), clinician),
-            "changed_mind": add_result(app, "NORMAL", datetime(2026, 3, 6, tzinfo=UTC), admin, "50%"),
-            "demo": add_result(app, "NORMAL", datetime(2026, 3, 7, tzinfo=UTC)),
-        }
+        reviewer = session.get(User, clinician.id)
         for name, findings in {
             "agreed": ["PNEUMONIA"],
             "disagreed": ["PNEUMONIA"],
@@ -42,7 +43,7 @@ def results(app, users) -> dict[str, str]:
         }.items():
             row = session.get(PredictionRecord, made[name])
             for finding in findings:
-                reviews.add_review(session, row, finding, None, clinician)
+                reviews.add_review(session, row, finding, None, reviewer)
     return made
 
 
@@ -140,8 +141,8 @@ def test_pagination_links_keep_the_filters(make_app):
 
     app = make_app(HISTORY_PER_PAGE=2)
     users = Accounts(app)
-    made = [add_result(app, "NORMAL", case_reference="CASE-9") for _ in range(5)]
-    add_result(app, "PNEUMONIA", case_reference="CASE-9")
+    made = [add_result(app, label="NORMAL", case_reference="CASE-9") for _ in range(5)]
+    add_result(app, label="PNEUMONIA", case_reference="CASE-9")
     client = users.client(users.clinician)
     query = "estimate=NORMAL&case=CASE-9&from=2020-01-01"
 

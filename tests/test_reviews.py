@@ -31,7 +31,7 @@ def review_rows(app, prediction_id: str) -> list[Review]:
 
 
 def test_api_review_is_created_changed_as_new_versions_and_shown_with_the_result(app, users):
-    prediction_id = add_result(app, "PNEUMONIA")
+    prediction_id = add_result(app, label="PNEUMONIA")
     clinician, admin = bearer(users.token(users.clinician)), bearer(users.token(users.admin))
     client = app.test_client()
 
@@ -165,7 +165,7 @@ def test_each_review_is_audited(app, users):
 
 
 def test_result_page_form_records_reviews_and_shows_latest_and_versions(app, users, csrf_token):
-    prediction_id = add_result(app, "PNEUMONIA")
+    prediction_id = add_result(app, label="PNEUMONIA")
     client = users.client(users.clinician)
     path = f"/predictions/{prediction_id}"
     assert "Not reviewed yet." in client.get(path).get_data(as_text=True)

@@ -5,12 +5,11 @@ changes the label of a new upload accordingly."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_site_threshold import policy_threshold
+from test_site_threshold import policy_threshold, proposed_value
 
 from pneumoscan.dataset import external_folder
 from pneumoscan.decode import decode_image
@@ -72,7 +71,7 @@ def test_reviewed_uploads_give_the_metrics_and_the_site_threshold(
 
     admin = users.client(users.admin)
     page = admin.get("/admin/threshold").get_data(as_text=True)
-    proposed = float(re.search(r'name="threshold" value="([^"]+)"', page).group(1))
+    proposed = float(proposed_value(page))
     assert proposed == pytest.approx(policy_threshold(truth, probabilities), abs=1e-12)
     card_threshold = metrics["threshold"]["model_card"]
     low, high = sorted((proposed, card_threshold))

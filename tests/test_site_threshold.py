@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import add_result
 from sqlalchemy import select
 
 from pneumoscan.model_card import ModelCard
 from pneumoscan.web.models import AuditEvent, PredictionRecord, SiteThreshold
-from tests.site_rows import add_result
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 REPO = Path(__file__).resolve().parents[1]
@@ -32,21 +32,19 @@ def policy_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def add_reviewed(app, normals, pneumonias, version=None) -> None:
-    from pneumoscan.web import db
     from pneumoscan.web.modelcache import predictor
 
     with app.app_context():
-        session = db.session()
         card = predictor().card
-        for probability in normals:
+    for finding, probabilities in (("NORMAL", normals), ("PNEUMONIA", pneumonias)):
+        for probability in probabilities:
             add_result(
-                session, float(probability), card.threshold, version or card.model_version, ("NORMAL",)
+                app,
+                probability=float(probability),
+                threshold=card.threshold,
+                model_version=version or card.model_version,
+                findings=(finding,),
             )
-        for probability in pneumonias:
-            add_result(
-                session, float(probability), card.threshold, version or card.model_version, ("PNEUMONIA",)
-            )
-        session.commit()
 
 
 def overlapping_cases(seed: int = 11, normal: int = 40, pneumonia: int = 45):
@@ -64,14 +62,13 @@ def test_proposal_is_the_roc_policy_applied_to_the_reviewed_cases(app, users):
     normals, pneumonias = overlapping_cases()
     add_reviewed(app, normals, pneumonias)
     add_reviewed(app, [], [0.01] * 10, version="older-model")  # another model version: not counted
-    from pneumoscan.web import db
     from pneumoscan.web.modelcache import predictor
 
-    with app.app_context():  # an UNSURE case and a case corrected to UNSURE are left out
-        session = db.session()
-        add_result(session, 0.02, 0.5, predictor().card.model_version, ("PNEUMONIA", "UNSURE"))
-        add_result(session, 0.99, 0.5, predictor().card.model_version, ("UNSURE",))
-        session.commit()
+    with app.app_context():
+        version = predictor().card.model_version
+    # An UNSURE case and a case corrected to UNSURE are left out.
+    add_result(app, probability=0.02, model_version=version, findings=("PNEUMONIA", "UNSURE"))
+    add_result(app, probability=0.99, model_version=version, findings=("UNSURE",))
     labels = np.r_[np.zeros(normals.size, int), np.ones(pneumonias.size, int)]
     probabilities = np.r_[normals, pneumonias]
     expected = policy_threshold(labels, probabilities)
