@@ -18,7 +18,8 @@ def _option(default, help: str, **argparse_kwargs):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what `python train.py` builds; the defaults rebuild the committed model."""
+    """Everything that decides what `python train.py` builds. The defaults build the committed
+    model's first member; `make train` adds the second (--seed 7) with --ensemble-with."""
 
     data: Path = _option(training_folder(), "folder with NORMAL/ and PNEUMONIA/ training X-rays")
     external_dev: Path = _option(
