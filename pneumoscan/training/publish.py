@@ -4,8 +4,9 @@ One step a function, each done once: export float32 ONNX with two outputs (logit
 activation); score the validation split and the external set through the serving path; keep the
 lightest weight format (int8, float16) whose AUC on both stays within 0.002 of float32; fit Platt
 scaling; pick the threshold by ROC with a bootstrap interval; fit the non-X-ray gate on the
-shipped model's features; check NumPy Grad-CAM against a GradientTape one; write the card once;
-measure the drift reference on the validation split.
+shipped model's features; check NumPy Grad-CAM against a GradientTape one; score the external set
+under each corruption family (`robustness.py`); write the card once; measure the drift reference
+on the validation split.
 `python -m pneumoscan.training.publish` re-runs it on the checkpoint in build/ without training.
 """
 
@@ -43,6 +44,7 @@ from pneumoscan.training.fit_gate import evaluate_gate, fit_gate_for
 from pneumoscan.training.onnx_variants import export_onnx, quantize_int8, store_float16
 from pneumoscan.training.pipeline import Trained, load_checkpoint
 from pneumoscan.training.report import write_report
+from pneumoscan.training.robustness import robustness_report
 from pneumoscan.training.served_files import load_pixels, model_inputs, served_outputs
 from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER, first_trained_block, submodel_from
 
@@ -268,6 +270,7 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
                 model_inputs(sets["validation"].pixels[::25][:32], config.preprocessing),
             ),
             "non_xray_gate": {**gate_fit, **evaluate_gate(predictor, trained.val)},
+            "robustness": robustness_report(predictor, config.external_dev, seed=0),
             "split": trained.split,
             "training": {
                 **config.as_dict(),
