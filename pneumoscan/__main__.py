@@ -1,7 +1,7 @@
 """Command line, with the committed model (or --model-dir) and its threshold (predict: the web
 app's site threshold for the model version when --database-url or DATABASE_URL names its database):
 
-python -m pneumoscan predict PATH... [--csv FILE] [--no-gate] [--database-url URL]
+python -m pneumoscan predict PATH... [--csv FILE] [--maps DIR] [--no-gate] [--database-url URL]
 python -m pneumoscan evaluate DIR [--json FILE]
 python -m pneumoscan threshold --policy sensitivity|youden [--min-sensitivity 0.95] [--on DIR]
 """
@@ -26,7 +26,17 @@ from pneumoscan.metrics import classification_report
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
 from pneumoscan.threshold import POLICIES, repick
 
-CSV_COLUMNS = ("path", "probability", "logit", "label", "threshold", "model_version", "error")
+CSV_COLUMNS = (
+    "path",
+    "probability",
+    "logit",
+    "label",
+    "threshold",
+    "model_version",
+    "viral_probability",
+    "subtype",
+    "error",
+)
 
 
 def expand(paths: list[Path]) -> Iterator[Path]:
@@ -59,12 +69,32 @@ def threshold_in_use(predictor: Predictor, database_url: str | None) -> tuple[fl
     return chosen.value, f"the site threshold set {chosen.row.created_at:%Y-%m-%d %H:%M} UTC"
 
 
+def map_paths(files: list[Path], folder: Path) -> dict[Path, Path]:
+    """`<folder>/<image file stem>.npy` for each file; two files with one stem would overwrite
+    each other's map, so they are refused before anything is scored."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            raise SystemExit(f"--maps: {seen[path.stem]} and {path} share the file stem {path.stem!r}")
+        seen[path.stem] = path
+    folder.mkdir(parents=True, exist_ok=True)
+    return {path: folder / f"{path.stem}.npy" for path in files}
+
+
+def optional(value: float | str | None) -> str:
+    """Full precision for numbers, blank where there is no value (a NORMAL row's subtype)."""
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
 def predict(args: argparse.Namespace) -> int:
     """Numbers at full precision (repr), so that ranking by probability is never lost to rounding."""
     predictor = Predictor.load(args.model_dir)
     threshold, source = threshold_in_use(predictor, args.database_url)
     print(f"threshold {threshold!r}: {source}, model {predictor.model_version}", file=sys.stderr)
     files = list(expand(args.paths))
+    maps = map_paths(files, args.maps) if args.maps else {}
     out = open(args.csv, "w", newline="", encoding="utf-8") if args.csv else sys.stdout  # noqa: SIM115
     failures = 0
     try:
@@ -82,6 +112,8 @@ def predict(args: argparse.Namespace) -> int:
                     "ERROR",
                     repr(threshold),
                     predictor.model_version,
+                    "",
+                    "",
                     result.error,
                 ]
             else:
@@ -92,8 +124,12 @@ def predict(args: argparse.Namespace) -> int:
                     e.label,
                     repr(e.threshold),
                     e.model_version,
+                    optional(e.viral_probability),
+                    optional(e.subtype),
                     "",
                 ]
+                if maps:
+                    np.save(maps[result.path], e.cam.astype(np.float32))
             writer.writerow(row)
             progress(done, len(files))
     finally:
@@ -153,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("predict", help="score files and folders; CSV on stdout or --csv")
     p.add_argument("paths", type=Path, nargs="+")
     p.add_argument("--csv", type=Path, help="write the CSV here instead of stdout")
+    p.add_argument(
+        "--maps",
+        type=Path,
+        help="also write each image's Grad-CAM map as DIR/<file stem>.npy: the raw 2-D map at the model's "
+        "grid, values in [0, 1], covering the image as stretched to the square input, row 0 at the top",
+    )
     p.add_argument("--no-gate", action="store_true", help="score even images the non-X-ray gate would refuse")
     p.add_argument(
         "--database-url",

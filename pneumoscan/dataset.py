@@ -46,6 +46,11 @@ class LabelledImage:
     def patient(self) -> str:
         return patient_id(self.path.name)
 
+    @property
+    def viral(self) -> int:
+        """1 where the file name says virus (`person1_virus_6.jpeg`), else 0 (bacteria, or normal)."""
+        return int("_virus" in self.path.name)
+
 
 def patient_id(file_name: str) -> str:
     """`person123_bacteria_456.jpeg` -> `person123`; `IM-0115-0001.jpeg` -> `IM-0115`;

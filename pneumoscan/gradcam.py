@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 OVERLAY_MAX_SIDE = 1024
-HEATMAP_OPACITY = 0.4
+HEATMAP_OPACITY = 0.6
 
 
 def gradcam(activation: np.ndarray, dense_kernel: np.ndarray) -> np.ndarray:
@@ -24,15 +24,21 @@ def gradcam(activation: np.ndarray, dense_kernel: np.ndarray) -> np.ndarray:
     return (cam / peak if peak > 0 else cam).astype(np.float32)
 
 
-def overlay_heatmap(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
+def overlay_heatmap(gray: np.ndarray, cam: np.ndarray, strength: float) -> np.ndarray:
     """The map upsampled onto the original picture at its own aspect ratio (longest side capped
-    at 1024 px so a 3000 px upload does not cost seconds), JET colours, BGR uint8."""
+    at 1024 px so a 3000 px upload does not cost seconds), JET colours, BGR uint8.
+
+    An honest scale: each pixel's colour is blended in with opacity HEATMAP_OPACITY x map value x
+    `strength` (the served probability), so where the map is low the X-ray shows through, a
+    confident NORMAL shows almost no colour, and a confident PNEUMONIA shows its region clearly.
+    The map itself stays normalised to its own peak (where the model looked); the strength says
+    how much that look found."""
     height, width = gray.shape
     scale = min(1.0, OVERLAY_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     base = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    heat = cv2.resize(cam, size, interpolation=cv2.INTER_LINEAR)
-    colours = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)
-    return cv2.addWeighted(
-        cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 1 - HEATMAP_OPACITY, colours, HEATMAP_OPACITY, 0
-    )
+    heat = np.clip(cv2.resize(cam, size, interpolation=cv2.INTER_LINEAR), 0, 1)
+    colours = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET).astype(np.float32)
+    alpha = (HEATMAP_OPACITY * float(np.clip(strength, 0, 1)) * heat)[:, :, None]
+    picture = cv2.cvtColor(base, cv2.COLOR_GRAY2BGR).astype(np.float32)
+    return np.uint8(np.round(picture * (1 - alpha) + colours * alpha))

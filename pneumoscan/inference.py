@@ -1,4 +1,4 @@
-"""The served model: ONNX Runtime, one call gives the logit and the last activation.
+"""The served model: ONNX Runtime, one call gives the logits (pneumonia, viral) and the last activation.
 
 No TensorFlow here: a worker holding this fits a 512 MB instance. Load once per process
 (`Predictor.load`), then `predict` per image.
@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
@@ -24,6 +25,7 @@ __all__ = [
     "CARD_FILE",
     "DEFAULT_MODEL_DIR",
     "Estimate",
+    "ModelOutputs",
     "Predictor",
     "create_session",
     "run_model",
@@ -36,8 +38,10 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_weights"
 @dataclass(frozen=True)
 class Estimate:
     """The model's answer for one image: the served (calibrated) probability, the raw logit it
-    came from, the label at the threshold in use, the Grad-CAM map, and what the non-X-ray gate
-    measured (for drift)."""
+    came from, the label at the threshold in use, the Grad-CAM map (its native grid, in [0, 1]),
+    what the non-X-ray gate measured (for drift), and the subtype: the calibrated probability that
+    the pneumonia is viral (for every image, where the model has the head) and its label, given
+    only where the label is PNEUMONIA."""
 
     probability: float
     logit: float
@@ -47,6 +51,8 @@ class Estimate:
     cam: np.ndarray
     inference_ms: float
     gate_reading: GateReading
+    viral_probability: float | None = None
+    subtype: str | None = None
 
 
 def sigmoid(logit: np.ndarray) -> np.ndarray:
@@ -69,10 +75,20 @@ def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
-def run_model(session: ort.InferenceSession, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Model inputs (N, 224, 224, 3) -> logits (N,) and activations (N, 7, 7, 2048), in one call."""
+class ModelOutputs(NamedTuple):
+    """One session call: pneumonia logits (N,), viral logits (N,) or None for a model without the
+    subtype head, and last activations (N, H, W, C)."""
+
+    logit: np.ndarray
+    viral_logit: np.ndarray | None
+    activation: np.ndarray
+
+
+def run_model(session: ort.InferenceSession, batch: np.ndarray) -> ModelOutputs:
+    """Model inputs (N, size, size, 3) -> logits and activations, in one call."""
     logits, activations = session.run(["logit", "activation"], {session.get_inputs()[0].name: batch})
-    return logits.reshape(-1), activations
+    logits = logits.reshape(len(batch), -1)
+    return ModelOutputs(logits[:, 0], logits[:, 1] if logits.shape[1] > 1 else None, activations)
 
 
 class Predictor:
@@ -107,21 +123,32 @@ class Predictor:
         `threshold` (a site's own, see the web app) replaces the card's when given."""
         started = time.perf_counter()
         gray224 = resize_to_input(decoded.gray)
-        logits, activations = run_model(self.session, to_model_input(gray224, self.card.preprocessing)[None])
-        activation = activations[0]
+        outputs = run_model(self.session, to_model_input(gray224, self.card.preprocessing)[None])
+        activation = outputs.activation[0]
         reading = self.gate.measure(gray224, activation.mean(axis=(0, 1)))
         if check_xray:
             self.gate.check(decoded.colourfulness, reading)
-        logit = float(logits[0])
+        logit = float(outputs.logit[0])
         probability = calibrated_probability(logit, self.card.calibration)
         threshold = self.card.threshold if threshold is None else threshold
+        label = self.card.label(probability, threshold)
+        viral_probability = subtype = None
+        if self.card.subtype is not None and outputs.viral_logit is not None:
+            viral_probability = calibrated_probability(
+                float(outputs.viral_logit[0]), self.card.subtype.calibration
+            )
+            subtype = (
+                self.card.subtype.label(viral_probability) if label == self.card.positive_class else None
+            )
         return Estimate(
             probability=probability,
             logit=logit,
-            label=self.card.label(probability, threshold),
+            label=label,
             threshold=threshold,
             model_version=self.card.model_version,
             cam=gradcam(activation, self.dense_kernel),
             inference_ms=(time.perf_counter() - started) * 1000.0,
             gate_reading=reading,
+            viral_probability=viral_probability,
+            subtype=subtype,
         )

@@ -19,6 +19,8 @@ CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 POSITIVE_CLASS = "PNEUMONIA"
 PREPROCESSING_KEY = "preprocessing_parameters"
 CALIBRATION_KEY = "calibration"
+SUBTYPE_KEY = "subtype"
+SUBTYPE_NAMES = ("BACTERIAL", "VIRAL")
 
 # JSON keys read as they are; the other typed fields have a key of their own, above.
 _PLAIN_FIELDS = (
@@ -30,7 +32,7 @@ _PLAIN_FIELDS = (
     "threshold",
     "threshold_policy",
 )
-_TYPED_KEYS = {*_PLAIN_FIELDS, "class_names", PREPROCESSING_KEY, CALIBRATION_KEY}
+_TYPED_KEYS = {*_PLAIN_FIELDS, "class_names", PREPROCESSING_KEY, CALIBRATION_KEY, SUBTYPE_KEY}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,27 @@ class Calibration:
     method: str = "none"
     scale: float = 1.0
     bias: float = 0.0
+
+
+@dataclass(frozen=True)
+class SubtypeHead:
+    """The second logit: viral rather than bacterial, for images labelled PNEUMONIA. Calibrated
+    and thresholded like the main estimate, on the external set's pneumonia images."""
+
+    calibration: Calibration
+    threshold: float
+    threshold_policy: str
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"subtype threshold {self.threshold} is not a probability between 0 and 1")
+
+    @classmethod
+    def from_json(cls, data: dict) -> SubtypeHead:
+        return cls(Calibration(**data["calibration"]), data["threshold"], data["threshold_policy"])
+
+    def label(self, viral_probability: float) -> str:
+        return SUBTYPE_NAMES[1] if viral_probability >= self.threshold else SUBTYPE_NAMES[0]
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class ModelCard:
     threshold_policy: str
     preprocessing: Preprocessing = Preprocessing()
     calibration: Calibration = Calibration()
+    subtype: SubtypeHead | None = None  # models before the subtype head have none
     extra: dict = field(default_factory=dict)
     key_order: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -76,6 +100,7 @@ class ModelCard:
             class_names=tuple(data["class_names"]),
             preprocessing=Preprocessing(**data.get(PREPROCESSING_KEY, {})),
             calibration=Calibration(**data.get(CALIBRATION_KEY, {})),
+            subtype=SubtypeHead.from_json(data[SUBTYPE_KEY]) if SUBTYPE_KEY in data else None,
             extra={key: value for key, value in data.items() if key not in _TYPED_KEYS},
             key_order=tuple(data),
         )
@@ -91,6 +116,7 @@ class ModelCard:
             "class_names": list(self.class_names),
             PREPROCESSING_KEY: self.preprocessing.as_dict(),
             CALIBRATION_KEY: asdict(self.calibration),
+            **({SUBTYPE_KEY: asdict(self.subtype)} if self.subtype else {}),
             **self.extra,
         }
         ordered = [key for key in self.key_order if key in data]

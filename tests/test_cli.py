@@ -51,7 +51,17 @@ def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
     rows = list(csv.DictReader(out.read_text().splitlines()))
     card = ModelCard.load(model_dir)
     assert len(rows) == 9
-    assert list(rows[0]) == ["path", "probability", "logit", "label", "threshold", "model_version", "error"]
+    assert list(rows[0]) == [
+        "path",
+        "probability",
+        "logit",
+        "label",
+        "threshold",
+        "model_version",
+        "viral_probability",
+        "subtype",
+        "error",
+    ]
     errors = [r for r in rows if r["label"] == "ERROR"]
     assert [Path(r["path"]).name for r in errors] == ["notes.jpg"] and errors[0]["error"]
     for row in rows:
@@ -60,6 +70,48 @@ def test_predict_scores_folders_recursively_and_keeps_going_after_a_bad_file(
             assert row["label"] == ("PNEUMONIA" if probability >= float(row["threshold"]) else "NORMAL")
             assert probability == calibrated_probability(logit, card.calibration), "written at full precision"
     assert "9/9 images" in result.stderr
+
+
+def test_predict_gives_the_subtype_on_pneumonia_rows_and_the_viral_probability_on_every_row(
+    model_dir, small_kaggle_folder, tmp_path
+):
+    card = ModelCard.load(model_dir)
+    if card.subtype is None:
+        pytest.skip("the model in model_weights/ has no subtype head")
+    out = tmp_path / "scores.csv"
+    assert run_cli("predict", small_kaggle_folder, "--csv", out, "--no-gate").returncode == 0
+    for row in csv.DictReader(out.read_text().splitlines()):
+        viral = float(row["viral_probability"])
+        assert 0 <= viral <= 1
+        if row["label"] == "PNEUMONIA":
+            assert row["subtype"] == ("VIRAL" if viral >= card.subtype.threshold else "BACTERIAL")
+        else:
+            assert row["subtype"] == ""
+
+
+def test_predict_writes_each_map_at_the_models_grid(model_dir, small_kaggle_folder, tmp_path):
+    maps = tmp_path / "maps"
+    result = run_cli("predict", small_kaggle_folder, "--csv", tmp_path / "s.csv", "--maps", maps, "--no-gate")
+    assert result.returncode == 0, result.stderr
+    predictor = Predictor.load(model_dir, threads=1)
+    images = sorted(small_kaggle_folder.rglob("*.jpeg"))
+    assert sorted(p.name for p in maps.iterdir()) == sorted(f"{p.stem}.npy" for p in images)
+    for path in images[:3]:
+        written = np.load(maps / f"{path.stem}.npy")
+        served = predictor.predict(decode_image(path.read_bytes()), check_xray=False).cam
+        assert written.ndim == 2 and written.dtype == np.float32
+        assert written.min() >= 0 and written.max() <= 1
+        assert np.allclose(written, served, atol=1e-6)
+
+
+def test_predict_refuses_maps_for_two_files_with_one_stem(small_kaggle_folder, tmp_path):
+    first = next(small_kaggle_folder.rglob("*.jpeg"))
+    twin = tmp_path / "other" / first.name
+    twin.parent.mkdir()
+    shutil.copy(first, twin)
+    result = run_cli("predict", first, twin, "--maps", tmp_path / "maps")
+    assert result.returncode != 0 and "share the file stem" in result.stderr
+    assert not (tmp_path / "maps").exists() or not any((tmp_path / "maps").iterdir())
 
 
 def test_predict_writes_csv_to_stdout_and_fails_when_nothing_could_be_scored(model_dir, tmp_path):

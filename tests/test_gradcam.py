@@ -33,14 +33,16 @@ def test_numpy_gradcam_matches_gradienttape_on_real_xrays(model_dir, xray_paths)
     with np.load(model_dir / predictor.card.head_file) as head:
         bias = float(head["dense_bias"].reshape(-1)[0])
     for path in xray_paths[:12]:
-        logits, activations = run_model(
+        outputs = run_model(
             predictor.session,
             to_model_input(decode_image(path.read_bytes()).gray, predictor.card.preprocessing)[None],
         )
-        reference, logit = gradienttape_gradcam(tf, activations[0], predictor.dense_kernel, bias)
-        served = gradcam(activations[0], predictor.dense_kernel)
+        reference, logit = gradienttape_gradcam(tf, outputs.activation[0], predictor.dense_kernel, bias)
+        served = gradcam(outputs.activation[0], predictor.dense_kernel)
         assert np.abs(served - reference).max() <= 0.01, path.name
-        assert logit == pytest.approx(float(logits[0]), abs=1e-3), "head weights are not the served model's"
+        assert logit == pytest.approx(float(outputs.logit[0]), abs=1e-3), (
+            "head weights are not the served model's"
+        )
 
 
 def test_gradcam_is_normalised_and_follows_the_weights():
@@ -55,9 +57,9 @@ def test_gradcam_is_normalised_and_follows_the_weights():
 
 def test_overlay_keeps_the_aspect_ratio_and_caps_large_images():
     cam = np.random.default_rng(0).random((7, 7)).astype(np.float32)
-    small = overlay_heatmap(np.zeros((300, 200), np.uint8), cam)
+    small = overlay_heatmap(np.zeros((300, 200), np.uint8), cam, 1.0)
     assert small.shape == (300, 200, 3) and small.dtype == np.uint8
-    large = overlay_heatmap(np.zeros((2500, 3000), np.uint8), cam)
+    large = overlay_heatmap(np.zeros((2500, 3000), np.uint8), cam, 1.0)
     assert large.shape == (round(2500 * OVERLAY_MAX_SIDE / 3000), OVERLAY_MAX_SIDE, 3)
     decoded = cv2.imdecode(np.frombuffer(encode_png(small), np.uint8), cv2.IMREAD_COLOR)
     assert np.array_equal(decoded, small)
@@ -66,6 +68,22 @@ def test_overlay_keeps_the_aspect_ratio_and_caps_large_images():
 def test_overlay_is_hottest_where_the_map_is():
     cam = np.zeros((7, 7), np.float32)
     cam[0, 6] = 1.0
-    overlay = overlay_heatmap(np.full((224, 224), 128, np.uint8), cam).astype(int)
+    overlay = overlay_heatmap(np.full((224, 224), 128, np.uint8), cam, 1.0).astype(int)
     redness = overlay[:, :, 2] - overlay[:, :, 0]
     assert redness[:32, -32:].mean() > redness[-32:, :32].mean() + 50
+
+
+def test_overlay_strength_follows_the_probability_not_the_maps_own_peak():
+    """The same map, normalised to its peak: a confident NORMAL leaves the X-ray almost as it is,
+    a confident PNEUMONIA colours the region, and where the map is zero nothing is coloured."""
+    gray = np.full((224, 224), 128, np.uint8)
+    cam = np.zeros((8, 8), np.float32)
+    cam[:4, :4] = 1.0
+
+    def change(strength: float) -> np.ndarray:
+        overlay = overlay_heatmap(gray, cam, strength).astype(int)
+        return np.abs(overlay - gray[:, :, None]).sum(axis=2)
+
+    normal, pneumonia = change(0.02), change(0.98)
+    assert normal[:80, :80].mean() < 6 and pneumonia[:80, :80].mean() > 100
+    assert pneumonia[-80:, -80:].max() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -18,8 +19,7 @@ def _option(default, help: str, **argparse_kwargs):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what `python train.py` builds. The defaults build the committed
-    model's first member; `make train` adds the second (--seed 7) with --ensemble-with."""
+    """Everything that decides what `python train.py` builds. The defaults build the committed model."""
 
     data: Path = _option(training_folder(), "folder with NORMAL/ and PNEUMONIA/ training X-rays")
     external_dev: Path = _option(
@@ -31,9 +31,7 @@ class TrainConfig:
     build_dir: Path = _option(REPO / "build", "checkpoint and report folder")
     base_weights: str = _option("package", "imagenet | package | none | PATH")
     seed: int = _option(42, "augmentation and initialisation seed")
-    split_seed: int = _option(
-        42, "patient split seed; kept fixed so that seeds and ensemble members share one validation split"
-    )
+    split_seed: int = _option(42, "patient split seed; kept fixed so that seeds share one validation split")
     val_fraction: float = _option(0.15, "share of each class's patients in the validation split")
     input_size: int = _option(128, "model input resolution (pixels, square)")
     clahe_clip: float = _option(0.0, "CLAHE clip limit before resizing to the input (0 = no CLAHE)")
@@ -43,17 +41,12 @@ class TrainConfig:
     )
     cache_layer: str = _option("add_2", "frozen up to this layer (add_2 = end of the entry flow, block 4)")
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
-    epochs: int = _option(6, "fine-tuning epochs at most")
+    epochs: int = _option(5, "fine-tuning epochs")
+    average_from: int = _option(2, "the served weights are the mean of those after epochs N..epochs")
     batch_size: int = _option(32, "fine-tuning batch size")
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
-    label_smoothing: float = _option(0.1, "binary label smoothing against over-confidence")
+    label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")
     threads: int = _option(0, "TensorFlow threads (0 = all cores)")
-    ensemble_with: str = _option(
-        "",
-        "comma-separated checkpoint folders of members trained before with the same --split-seed "
-        "(e.g. build/experiments/member_s7); the published model serves the mean of their logits "
-        "and this run's",
-    )
     threshold_policy: str = _option(
         "sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden"
     )
@@ -65,20 +58,36 @@ class TrainConfig:
     )
     calibrate_on: str = _option("external", "split the Platt scaling is fitted on: external | validation")
     bootstrap_rounds: int = _option(200, "patient-level bootstrap resamples for the threshold")
+    mixings: str = _option(
+        "0.5,0.7,0.85,1.0",
+        "WiSE-FT candidates: the served weights are start + a * (fine-tuned - start) for the a among "
+        "these with the best external AUC (1.0 = the fine-tuned weights)",
+    )
 
     @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing(input_size=self.input_size, clahe_clip=self.clahe_clip)
 
     def as_dict(self) -> dict[str, str | int | float]:
-        return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v for f in fields(self)}
+        """The options with paths relative to the repository, so a card names no machine's folders."""
+        return {
+            f.name: repo_relative(v) if isinstance(v := getattr(self, f.name), Path) else v
+            for f in fields(self)
+        }
+
+
+def repo_relative(path: Path) -> str:
+    """`path` relative to the repository (`../shared/data/...` for the data beside it)."""
+    return os.path.relpath(Path(path).resolve(), REPO)
 
 
 def config_from_dict(saved: dict) -> TrainConfig:
-    """The TrainConfig that `as_dict` wrote (paths come back as Path)."""
-    return TrainConfig(
-        **{f.name: type(f.default)(saved[f.name]) for f in fields(TrainConfig) if f.name in saved}
-    )
+    """The TrainConfig that `as_dict` wrote (paths come back as Path, relative ones from the repository)."""
+
+    def value(f):
+        return REPO / saved[f.name] if isinstance(f.default, Path) else type(f.default)(saved[f.name])
+
+    return TrainConfig(**{f.name: value(f) for f in fields(TrainConfig) if f.name in saved})
 
 
 def add_train_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:

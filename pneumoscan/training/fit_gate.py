@@ -120,7 +120,7 @@ def fit_gate_for(
 ) -> tuple[XrayGate, dict]:
     """The gate of one ONNX model, fitted on its training X-rays and a corrupted copy of each."""
     grays = with_corrupted_copies(load_pixels(train), seed)
-    pooled = served_outputs(model_path, grays, preprocessing)[1]
+    pooled = served_outputs(model_path, grays, preprocessing)[2]
     return fit_gate(pooled, grays, len(train)), {
         "fitted_on": f"{len(train)} training X-rays and a corrupted copy of each"
     }

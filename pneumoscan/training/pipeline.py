@@ -3,6 +3,13 @@
 Fitting a 2-core CPU: the layers up to `cache_layer` stay frozen, so their output is computed
 once per image and per augmented view and cached (float16, in memory); everything after it is
 then fine-tuned on that cache.
+
+LP-FT (Kumar et al., ICLR 2022): the two logits are first fitted on frozen pooled features, then
+the trunk after the cache is fine-tuned gently. The weights after every fine-tuning epoch are
+kept, and the served weights are their average from `average_from` on (stochastic weight
+averaging, as SWAD does): one network's cost with much of an ensemble's steadiness off
+distribution. The start (ImageNet trunk with the fitted logits) is kept too, for WiSE-FT's
+interpolation at publishing.
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from pneumoscan.training.config import TrainConfig, config_from_dict
 from pneumoscan.training.served_files import load_pixels, model_inputs
 from pneumoscan.training.xception import LOGIT_LAYER, build_model, submodel_from, trunk_until
 
+START_FILE = "start_weights.npz"
+
 
 @dataclass
 class Trained:
     """A fine-tuned model with the split it was trained on and how training went."""
 
     model: object
+    start_weights: list[np.ndarray]
     train: list[LabelledImage]
     val: list[LabelledImage]
     split: dict
@@ -83,43 +93,61 @@ def cache_trunk(
     return cache
 
 
-def class_weights(labels: np.ndarray) -> dict[int, float]:
-    """Balance the 1:2.9 NORMAL:PNEUMONIA ratio so both classes weigh the same in the loss."""
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """Weights that make both classes weigh the same in the loss (NORMAL:PNEUMONIA is 1:2.9,
+    bacterial:viral 1.9:1)."""
     counts = np.bincount(labels, minlength=2)
-    return {c: float(len(labels) / (2 * counts[c])) for c in (0, 1)}
+    return (len(labels) / (2 * counts)).astype(np.float32)
 
 
-def loss(config: TrainConfig):
-    return keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+def targets(items: list[LabelledImage]) -> np.ndarray:
+    """(N, 2) float32: pneumonia 0/1, and viral 0/1 for pneumonia images, -1 (no target) for normal."""
+    return np.array([[i.label, i.viral if i.label else -1] for i in items], dtype=np.float32)
 
 
-def train_head(model, cache: np.ndarray, labels: np.ndarray, config: TrainConfig) -> None:
-    """Fit the logit on pooled features of the plain view, with the whole trunk frozen."""
+def two_task_loss(y: np.ndarray, label_smoothing: float):
+    """Class-balanced binary cross-entropy on both logits; the viral logit learns only from
+    pneumonia images (the subtype of a normal X-ray means nothing)."""
+    pneumonia_weights = class_weights(y[:, 0].astype(int))
+    viral_weights = class_weights(y[y[:, 1] >= 0, 1].astype(int))
+
+    def smoothed_bce(target, logit):
+        target = target * (1 - label_smoothing) + 0.5 * label_smoothing
+        return keras.ops.binary_crossentropy(target, logit, from_logits=True)
+
+    def loss(y_true, y_pred):
+        pneumonia, viral = y_true[:, 0], y_true[:, 1]
+        has_subtype = keras.ops.cast(viral >= 0, "float32")
+        viral = keras.ops.maximum(viral, 0.0)
+        weight_p = keras.ops.take(pneumonia_weights, keras.ops.cast(pneumonia, "int32"))
+        weight_v = keras.ops.take(viral_weights, keras.ops.cast(viral, "int32")) * has_subtype
+        return weight_p * smoothed_bce(pneumonia, y_pred[:, 0]) + weight_v * smoothed_bce(viral, y_pred[:, 1])
+
+    return loss
+
+
+def train_head(model, cache: np.ndarray, y: np.ndarray, config: TrainConfig) -> None:
+    """Fit both logits on pooled features of the plain view, with the whole trunk frozen."""
     pooled = submodel_from(model, config.cache_layer, "avg_pool").predict(
         cache[0].astype(np.float32), batch_size=64, verbose=1
     )
     features = keras.Input(shape=(pooled.shape[1],))
     head = keras.Model(features, model.get_layer(LOGIT_LAYER)(model.get_layer("head_dropout")(features)))
-    head.compile(keras.optimizers.Adam(1e-3), loss(config))
-    head.fit(
-        pooled,
-        labels.astype(np.float32),
-        epochs=config.head_epochs,
-        batch_size=64,
-        class_weight=class_weights(labels),
-        verbose=2,
-    )
+    head.compile(keras.optimizers.Adam(1e-3), two_task_loss(y, config.label_smoothing))
+    head.fit(pooled, y, epochs=config.head_epochs, batch_size=64, verbose=2)
 
 
 def fine_tune(
     top,
     cache: np.ndarray,
-    labels: np.ndarray,
+    y: np.ndarray,
     val_cache: np.ndarray,
-    val_labels: np.ndarray,
+    val_y: np.ndarray,
     config: TrainConfig,
 ) -> dict:
-    """Unfreeze everything after the cache except BatchNormalization, which stays in inference mode."""
+    """Unfreeze everything after the cache except BatchNormalization, which stays in inference
+    mode; run `epochs` epochs and leave `top` with the average of the weights after epochs
+    `average_from`..`epochs` (the last epoch's alone when `average_from` is beyond it)."""
 
     class Views(keras.utils.PyDataset):
         """Each epoch shows every image once, each time in a randomly chosen cached view."""
@@ -127,40 +155,50 @@ def fine_tune(
         def __init__(self) -> None:
             super().__init__()
             self.rng = np.random.default_rng(config.seed)
-            self.weights = np.array([class_weights(labels)[c] for c in (0, 1)], dtype=np.float32)
             self.on_epoch_end()
 
         def __len__(self) -> int:
-            return int(np.ceil(len(labels) / config.batch_size))
+            return int(np.ceil(len(y) / config.batch_size))
 
         def on_epoch_end(self) -> None:
-            self.order = self.rng.permutation(len(labels))
-            self.view = self.rng.integers(0, cache.shape[0], size=len(labels))
+            self.order = self.rng.permutation(len(y))
+            self.view = self.rng.integers(0, cache.shape[0], size=len(y))
 
         def __getitem__(self, index: int):
             rows = self.order[index * config.batch_size : (index + 1) * config.batch_size]
-            x = cache[self.view[rows], rows].astype(np.float32)
-            return x, labels[rows].astype(np.float32), self.weights[labels[rows]]
+            return cache[self.view[rows], rows].astype(np.float32), y[rows]
+
+    class KeepAverage(keras.callbacks.Callback):
+        """Running mean of the weights after each epoch from `average_from` on."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean: list[np.ndarray] | None = None
+            self.count = 0
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            if epoch + 1 < min(config.average_from, config.epochs):
+                return
+            weights = [w.astype(np.float64) for w in top.get_weights()]
+            self.count += 1
+            self.mean = (
+                weights
+                if self.mean is None
+                else [m + (w - m) / self.count for m, w in zip(self.mean, weights, strict=True)]
+            )
 
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    top.compile(
-        keras.optimizers.Adam(config.learning_rate),
-        loss(config),
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc")],
-    )
+    top.compile(keras.optimizers.Adam(config.learning_rate), two_task_loss(y, config.label_smoothing))
+    average = KeepAverage()
     history = top.fit(
         Views(),
-        validation_data=(val_cache[0].astype(np.float32), val_labels.astype(np.float32)),
+        validation_data=(val_cache[0].astype(np.float32), val_y),
         epochs=config.epochs,
-        callbacks=[
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1, verbose=1),
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=3, restore_best_weights=True, verbose=1
-            ),
-        ],
+        callbacks=[average],
         verbose=1,
     )
+    top.set_weights([m.astype(np.float32) for m in average.mean])
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
@@ -174,8 +212,7 @@ def train(config: TrainConfig) -> Trained:
     train_items, val_items = split_by_patient(items, config.val_fraction, config.split_seed)
     split = describe_split(items, train_items, val_items, config)
     print(json.dumps(split, indent=1))
-    labels = np.array([i.label for i in train_items])
-    val_labels = np.array([i.label for i in val_items])
+    y, val_y = targets(train_items), targets(val_items)
     pixels, val_pixels = load_pixels(train_items), load_pixels(val_items)
 
     model = build_model(config.base_weights, input_size=config.input_size)
@@ -183,12 +220,14 @@ def train(config: TrainConfig) -> Trained:
     rng = np.random.default_rng(config.seed)
     cache = cache_trunk(trunk, pixels, config.views, rng, config.preprocessing, config.corruption)
     val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing, config.corruption)
-    train_head(model, cache, labels, config)
-    history = fine_tune(top, cache, labels, val_cache, val_labels, config)
+    train_head(model, cache, y, config)
+    start_weights = model.get_weights()
+    history = fine_tune(top, cache, y, val_cache, val_y, config)
     del cache, val_cache
     seconds = time.time() - started
     config.build_dir.mkdir(parents=True, exist_ok=True)
     model.save(config.build_dir / "model.keras")
+    np.savez(config.build_dir / START_FILE, *start_weights)
     (config.build_dir / "training.json").write_text(
         json.dumps(
             {"split": split, "history": history, "train_seconds": seconds, "config": config.as_dict()},
@@ -196,7 +235,7 @@ def train(config: TrainConfig) -> Trained:
         )
     )
     print(f"training took {seconds / 60:.1f} min; checkpoint {config.build_dir / 'model.keras'}")
-    return Trained(model, train_items, val_items, split, history, seconds)
+    return Trained(model, start_weights, train_items, val_items, split, history, seconds)
 
 
 def load_checkpoint(build_dir: Path) -> tuple[Trained, TrainConfig]:
@@ -207,6 +246,8 @@ def load_checkpoint(build_dir: Path) -> tuple[Trained, TrainConfig]:
         list_labelled_images(config.data), config.val_fraction, config.split_seed
     )
     model = keras.models.load_model(build_dir / "model.keras", compile=False)
+    with np.load(build_dir / START_FILE) as start:
+        start_weights = [start[f"arr_{i}"] for i in range(len(start.files))]
     return Trained(
-        model, train_items, val_items, saved["split"], saved["history"], saved["train_seconds"]
+        model, start_weights, train_items, val_items, saved["split"], saved["history"], saved["train_seconds"]
     ), config

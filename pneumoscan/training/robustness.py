@@ -24,6 +24,7 @@ from pneumoscan.inference import Predictor
 from pneumoscan.metrics import classification_report
 from pneumoscan.png import encode_png
 from pneumoscan.preprocess import resize_to_input
+from pneumoscan.training.config import repo_relative
 from pneumoscan.training.corruptions import FAMILIES, downscale, jpeg
 
 REPORT: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
@@ -56,7 +57,7 @@ def robustness_report(predictor: Predictor, folder: Path, seed: int = 0) -> dict
     labels = np.array([i.label for i in items])
     grays = [resize_to_input(decode_image(i.path.read_bytes()).gray) for i in items]
     report: dict = {
-        "folder": str(folder),
+        "folder": repo_relative(folder),
         "images": len(items),
         "model_version": predictor.model_version,
         "threshold": predictor.threshold,

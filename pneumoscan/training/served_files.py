@@ -35,12 +35,13 @@ def model_inputs(pixels: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
 
 def served_outputs(
     model_path: Path, pixels: np.ndarray, preprocessing: Preprocessing, batch: int = 32
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (N,) and pooled last activations (N, C) of an ONNX model."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pneumonia logits (N,), viral logits (N,) and pooled last activations (N, C) of an ONNX model."""
     session = create_session(model_path)
-    logits, pooled = [], []
+    logits, viral, pooled = [], [], []
     for start in range(0, len(pixels), batch):
-        logit, activation = run_model(session, model_inputs(pixels[start : start + batch], preprocessing))
-        logits.append(logit)
-        pooled.append(activation.mean(axis=(1, 2)))
-    return np.concatenate(logits), np.concatenate(pooled)
+        outputs = run_model(session, model_inputs(pixels[start : start + batch], preprocessing))
+        logits.append(outputs.logit)
+        viral.append(outputs.viral_logit)
+        pooled.append(outputs.activation.mean(axis=(1, 2)))
+    return np.concatenate(logits), np.concatenate(viral), np.concatenate(pooled)

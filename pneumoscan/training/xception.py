@@ -1,4 +1,14 @@
-"""A flat Xception classifier (no nested base model, so Grad-CAM reaches its last activation)."""
+"""A flat Xception classifier (no nested base model, so Grad-CAM reaches its last activation).
+
+The exit flow runs at output stride 16 instead of 32, as DeepLab's atrous Xception does: block 13
+keeps its resolution (its pooling and residual convolution lose their stride) and block 14's
+separable convolutions are dilated by 2, so the ImageNet weights see the same neighbourhoods.
+At 128 px the last activation is then 8x8 rather than 4x4, and Grad-CAM on it stays exact and
+analytic (global average pooling -> dense) while showing four times as many cells.
+
+Two logits share the pooled features: pneumonia (column 0) and, for pneumonia images, viral
+rather than bacterial (column 1).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,8 @@ from pathlib import Path
 import keras
 
 LAST_CONV_LAYER = "block14_sepconv2_act"
-LOGIT_LAYER = "pneumonia_logit"
+LOGIT_LAYER = "logits"
+PNEUMONIA, VIRAL = 0, 1  # columns of the logits layer
 WEIGHTS_PACKAGE = "pneumonia_model_package"
 
 
@@ -41,23 +52,39 @@ def load_base_weights(base: keras.Model, source: str) -> None:
             layer.set_weights(donor.get_layer(layer.name).get_weights())
 
 
-def build_model(base_weights: str = "package", dropout: float = 0.3, input_size: int = 224) -> keras.Model:
-    """Xception trunk + global average pooling + dropout + one logit unit, as one flat graph.
+def _at_output_stride_16(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A copy of `layer`, with block 13's strides removed and block 14 dilated by 2."""
+    config = layer.get_config()
+    if layer.name == "block13_pool" or (
+        isinstance(layer, keras.layers.Conv2D)
+        and not isinstance(layer, keras.layers.SeparableConv2D)
+        and config["filters"] == 1024
+    ):
+        config["strides"] = (1, 1)
+    if layer.name.startswith("block14_sepconv") and isinstance(layer, keras.layers.SeparableConv2D):
+        config["dilation_rate"] = (2, 2)
+    return layer.__class__.from_config(config)
+
+
+def build_model(base_weights: str = "package", dropout: float = 0.3, input_size: int = 128) -> keras.Model:
+    """Xception trunk at output stride 16 + global average pooling + dropout + two logits.
 
     `base_weights`: "imagenet" (download, needs internet), "package" (pneumonia-model-package),
     "none", or a path to a .keras model with an `xception` layer or a `.weights.h5` file.
     """
-    base = keras.applications.Xception(
+    standard = keras.applications.Xception(
         include_top=False,
         weights="imagenet" if base_weights == "imagenet" else None,
         input_shape=(input_size, input_size, 3),
     )
     if base_weights not in ("imagenet", "none"):
-        load_base_weights(base, base_weights)
+        load_base_weights(standard, base_weights)
+    base = keras.models.clone_model(standard, clone_function=_at_output_stride_16)
+    base.set_weights(standard.get_weights())
     pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     dropped = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
-    logit = keras.layers.Dense(1, name=LOGIT_LAYER)(dropped)
-    return keras.Model(base.input, logit, name="pneumoscan_xception")
+    logits = keras.layers.Dense(2, name=LOGIT_LAYER)(dropped)
+    return keras.Model(base.input, logits, name="pneumoscan_xception")
 
 
 def submodel_from(model: keras.Model, cut_layer: str, output_layer: str | None = None) -> keras.Model:

@@ -64,7 +64,7 @@ def record_upload(
     decoded = decode_image(data)
     threshold = site_threshold.in_use(session, predictor.card)
     estimate = predictor.predict(decoded, threshold=threshold.value)
-    heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam))
+    heatmap = encode_png(overlay_heatmap(decoded.gray, estimate.cam, estimate.probability))
     source = BY_NAME[decoded.source_format]
     kept = pixels_only(data, source.name, decoded.orientation) if source.kept_as_uploaded else None
     if kept is not None:
