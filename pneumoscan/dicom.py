@@ -235,7 +235,8 @@ def to_pixels(dataset: Dataset) -> np.ndarray:
 
 def _decoded(dataset: Dataset) -> np.ndarray:
     """The stored pixels, through the plugin DECODING_PLUGIN names for the syntax, if any."""
-    dataset.pixel_array_options(decoding_plugin=DECODING_PLUGIN.get(str(_syntax(dataset)), ""))
+    plugin = DECODING_PLUGIN.get(str(_syntax(dataset)), "")
+    dataset.pixel_array_options(decoding_plugin=plugin, allow_excess_frames=False)
     return dataset.pixel_array
 
 
@@ -287,12 +288,15 @@ def _check_one_frame_of_data(dataset: Dataset) -> None:
 
 
 def _check_codestream(dataset: Dataset) -> None:
-    """A JPEG, JPEG-LS or JPEG 2000 frame whose own header declares another size, sample count
-    or a precision over 16 bits than the data set is refused: the decoder would allocate for it."""
+    """Compressed pixel data must hold one frame; a JPEG, JPEG-LS or JPEG 2000 frame whose own
+    header declares another size, sample count or a precision over 16 bits than the data set is
+    refused: the decoder would allocate for what the frame declares."""
+    if not _syntax(dataset).is_compressed:
+        return
+    frame = _only_frame(dataset)
     syntax = str(_syntax(dataset))
     if syntax not in JPEG_FAMILY and syntax not in J2K_FAMILY:
         return
-    frame = _first_frame(dataset)
     declared = _jpeg_header(frame) if syntax in JPEG_FAMILY else _j2k_header(frame)
     expected = (_int(dataset, "Rows", 0), _int(dataset, "Columns", 0), _int(dataset, "SamplesPerPixel", 1))
     if declared is None or declared[:3] != expected or not 1 <= declared[3] <= 16:
@@ -304,13 +308,19 @@ def _check_codestream(dataset: Dataset) -> None:
         )
 
 
-def _first_frame(dataset: Dataset) -> bytes:
+def _only_frame(dataset: Dataset) -> bytes:
+    """The one compressed frame: pydicom finds JPEG frames by their markers and would decode every
+    one it finds, however many NumberOfFrames declares."""
     from pydicom.encaps import generate_frames
 
     try:
-        return next(generate_frames(dataset.PixelData, number_of_frames=1), b"")
+        frames = generate_frames(dataset.PixelData, number_of_frames=1)
+        first, second = next(frames, b""), next(frames, None)
     except _BROKEN as exc:
         raise _undecodable(dataset) from exc
+    if second is not None:
+        raise _NOT_ONE_FRAME
+    return first
 
 
 def _jpeg_header(frame: bytes) -> tuple[int, int, int, int] | None:

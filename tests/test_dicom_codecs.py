@@ -104,8 +104,11 @@ def dicom_file(
     predictor: int = 1,
     photometric: str = "MONOCHROME2",
     frames: list[bytes] | None = None,
+    declared_frames: int | None = None,
+    fragments: int = 1,
 ) -> bytes:
-    """A DX DICOM file in `syntax`, windowed over the full 12-bit range."""
+    """A DX DICOM file in `syntax`, windowed over the full 12-bit range; `fragments` > 1 splits
+    each frame as archives do, with an empty offset table."""
     eight = syntax == JPEGBaseline8Bit
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = SecondaryCaptureImageStorage, generate_uid(), "DX"
@@ -123,10 +126,11 @@ def dicom_file(
         ds.compress(RLELossless, encoding_plugin="pylibjpeg")
     else:
         ds.file_meta.TransferSyntaxUID = syntax
-        ds.PixelData = encapsulate(frames or [encode(stored, syntax, predictor)])
+        frames = frames or [encode(stored, syntax, predictor)]
+        ds.PixelData = encapsulate(frames, fragments_per_frame=fragments, has_bot=fragments == 1)
         ds["PixelData"].VR = "OB"
-    if frames and len(frames) > 1:
-        ds.NumberOfFrames = len(frames)
+    if declared_frames is not None:
+        ds.NumberOfFrames = declared_frames
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
@@ -187,8 +191,25 @@ def test_lossy_dicom_is_scored(held_out: list[np.ndarray], predictor: Predictor)
 def test_compressed_multi_frame_dicom_is_refused(held_out: list[np.ndarray]) -> None:
     frame = encode(to_stored(held_out[0]), JPEGLosslessSV1)
     with pytest.raises(ImageRejected) as refused:
-        decode_image(dicom_file(to_stored(held_out[0]), JPEGLosslessSV1, frames=[frame] * 50))
+        decode_image(
+            dicom_file(to_stored(held_out[0]), JPEGLosslessSV1, frames=[frame] * 50, declared_frames=50)
+        )
     assert refused.value.status == 415 and "50 frames" in refused.value.message
+
+
+def test_frames_beyond_the_declared_one_are_refused_before_decoding(held_out: list[np.ndarray]) -> None:
+    """pydicom would decode every JPEG frame it finds: 50 here, thousands in a 20 MB upload."""
+    frame = encode(to_stored(held_out[0]), JPEGLosslessSV1)
+    data = dicom_file(to_stored(held_out[0]), JPEGLosslessSV1, frames=[frame] * 50)
+    with pytest.raises(ImageRejected) as refused:
+        decode_image(data)
+    assert refused.value.status == 422 and "does not match its declared size" in refused.value.message
+
+
+@pytest.mark.parametrize("syntax", [JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless], ids=lambda s: s.name)
+def test_one_frame_split_into_fragments_decodes(held_out: list[np.ndarray], syntax: UID) -> None:
+    gray = held_out[0]
+    assert grey_difference(dicom_file(to_stored(gray), syntax, fragments=3), gray).max() <= 1
 
 
 def _small() -> np.ndarray:
