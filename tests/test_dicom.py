@@ -362,7 +362,7 @@ def test_every_real_dicom_shipped_with_pydicom_decodes_or_gets_a_clear_4xx() -> 
         "MR_small_RLE.dcm": 200,
         "MR_small_bigendian.dcm": 200,
         "SC_rgb_jpeg_dcmtk.dcm": 200,  # JPEG Baseline in DICOM, colour
-        "JPEG-lossy.dcm": 422,  # 12-bit JPEG that Pillow cannot decode
+        "JPEG-lossy.dcm": 422,  # 12-bit JPEG with a misplaced marker that libjpeg refuses
         "MR_truncated.dcm": 422,
         "examples_palette.dcm": 415,
         "rtdose.dcm": 415,  # 15 frames
