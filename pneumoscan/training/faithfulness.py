@@ -148,12 +148,21 @@ def beats(comparison: dict, lower_is_better: bool, standard_errors: float = 2.0)
     return margin >= standard_errors * comparison["standard_error"]
 
 
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Spearman's correlation of two maps; 0 where either is constant (a map with no order shares
+    none with the other)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(first) == 0 or np.ptp(second) == 0:
+        return 0.0
+    return float(spearmanr(first.reshape(-1), second.reshape(-1)).statistic)
+
+
 def randomisation_check(model, inputs: np.ndarray, seed: int = 0) -> dict:
     """Spearman rank correlation between the float Keras network's Grad-CAM maps and those of a
     copy whose top blocks and logits are re-initialised (Adebayo et al.'s cascading test, top
     first). Near 0: the map depends on what the network learned."""
     import keras
-    from scipy.stats import spearmanr
 
     from pneumoscan.training.xception import LAST_CONV_LAYER, LOGIT_LAYER, PNEUMONIA
 
@@ -176,10 +185,7 @@ def randomisation_check(model, inputs: np.ndarray, seed: int = 0) -> dict:
                 [rng.normal(0, w.std() or 0.05, w.shape).astype(w.dtype) for w in layer.get_weights()]
             )
     randomised = maps_of(copy)
-    correlations = [
-        spearmanr(a.reshape(-1), b.reshape(-1)).statistic for a, b in zip(trained, randomised, strict=True)
-    ]
-    correlations = np.nan_to_num(np.array(correlations, dtype=np.float64))
+    correlations = np.array([rank_correlation(a, b) for a, b in zip(trained, randomised, strict=True)])
     return {
         "images": len(inputs),
         "re_initialised": f"{', '.join(RANDOMISED_BLOCKS)} and the logits "
