@@ -46,6 +46,11 @@ class TrainConfig:
     batch_size: int = _option(32, "fine-tuning batch size")
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
     label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")
+    subtype_weight: float = _option(
+        1.0,
+        "weight of the viral-vs-bacterial loss beside the pneumonia loss (0: the viral logit is fitted "
+        "only on frozen features, and fine-tuning serves the pneumonia task alone)",
+    )
     threads: int = _option(0, "TensorFlow threads (0 = all cores)")
     threshold_policy: str = _option(
         "sensitivity", "sensitivity: highest specificity at --min-sensitivity; youden"

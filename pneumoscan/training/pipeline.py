@@ -105,11 +105,12 @@ def targets(items: list[LabelledImage]) -> np.ndarray:
     return np.array([[i.label, i.viral if i.label else -1] for i in items], dtype=np.float32)
 
 
-def two_task_loss(y: np.ndarray, label_smoothing: float):
-    """Class-balanced binary cross-entropy on both logits; the viral logit learns only from
-    pneumonia images (the subtype of a normal X-ray means nothing)."""
+def two_task_loss(y: np.ndarray, label_smoothing: float, subtype_weight: float = 1.0):
+    """Class-balanced binary cross-entropy on both logits, the viral one weighted by
+    `subtype_weight`; the viral logit learns only from pneumonia images (the subtype of a normal
+    X-ray means nothing)."""
     pneumonia_weights = class_weights(y[:, 0].astype(int))
-    viral_weights = class_weights(y[y[:, 1] >= 0, 1].astype(int))
+    viral_weights = subtype_weight * class_weights(y[y[:, 1] >= 0, 1].astype(int))
 
     def smoothed_bce(target, logit):
         target = target * (1 - label_smoothing) + 0.5 * label_smoothing
@@ -189,7 +190,10 @@ def fine_tune(
 
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    top.compile(keras.optimizers.Adam(config.learning_rate), two_task_loss(y, config.label_smoothing))
+    top.compile(
+        keras.optimizers.Adam(config.learning_rate),
+        two_task_loss(y, config.label_smoothing, config.subtype_weight),
+    )
     average = KeepAverage()
     history = top.fit(
         Views(),
