@@ -206,13 +206,14 @@ class Accounts:
     """An admin and a clinician on one app, with helpers to sign a client in and make tokens."""
 
     def __init__(self, app) -> None:
-        from pneumoscan.web import accounts, db
+        from pneumoscan.web import db
+        from pneumoscan.web.accounts import rules
 
         self.app = app
         with app.app_context():
             session = db.session()
-            self.admin = accounts.create(session, "ada@clinic.example", "Dr Ada Admin", "admin", PASSWORD)
-            self.clinician = accounts.create(
+            self.admin = rules.create(session, "ada@clinic.example", "Dr Ada Admin", "admin", PASSWORD)
+            self.clinician = rules.create(
                 session, "cy@clinic.example", "Dr Cy Clinician", "clinician", PASSWORD
             )
             session.commit()
@@ -226,7 +227,8 @@ class Accounts:
         return client
 
     def token(self, user, name: str = "test") -> str:
-        from pneumoscan.web import db, tokens
+        from pneumoscan.web import db
+        from pneumoscan.web.accounts import tokens
 
         with self.app.app_context():
             _row, token = tokens.issue(db.session(), user, name)

@@ -10,9 +10,10 @@ import pytest
 from conftest import add_result
 from sqlalchemy import select
 
-from pneumoscan.web import db, reviews
-from pneumoscan.web.exports import COLUMNS, safe_cell
+from pneumoscan.web import db
 from pneumoscan.web.models import AuditEvent, PredictionRecord, User
+from pneumoscan.web.results import reviews
+from pneumoscan.web.results.exports import COLUMNS, safe_cell
 
 
 def parse(response) -> list[dict[str, str]]:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from conftest import add_result
 
-from pneumoscan.web import db, reviews
+from pneumoscan.web import db
 from pneumoscan.web.models import PredictionRecord, User
+from pneumoscan.web.results import reviews
 
 ID = r"[0-9a-f-]{36}"
 

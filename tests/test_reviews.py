@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from pneumoscan.web import db
 from pneumoscan.web.models import AuditEvent, Review
-from pneumoscan.web.reviews import MAX_NOTE_LENGTH
+from pneumoscan.web.results.reviews import MAX_NOTE_LENGTH
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

@@ -11,8 +11,8 @@ import pytest
 from test_web_pages import colour_png
 
 from pneumoscan.web import db
-from pneumoscan.web.case_reference import HELP
 from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.results.case_reference import HELP
 
 ID = r"[0-9a-f-]{36}"
 

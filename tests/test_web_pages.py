@@ -13,7 +13,7 @@ from pneumoscan.decode import decode_image
 from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT, FORMATS
 from pneumoscan.model_card import ModelCard
 from pneumoscan.web.models import PredictionRecord
-from pneumoscan.web.security import CONTENT_SECURITY_POLICY
+from pneumoscan.web.server.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from pneumoscan.decode import decode_image
 from pneumoscan.web import db
 from pneumoscan.web.models import PredictionRecord
-from pneumoscan.web.service import sanitise_filename
+from pneumoscan.web.results.filenames import sanitise_filename
 from pneumoscan.web.storage import TEMP_PREFIX, UploadStore
 
 

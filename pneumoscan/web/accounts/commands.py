@@ -9,7 +9,8 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from pneumoscan.web import accounts, audit, db, tokens
+from pneumoscan.web import audit, db
+from pneumoscan.web.accounts import rules, tokens
 from pneumoscan.web.models import ROLES, User
 
 users = AppGroup("users", help="Manage clinician and admin accounts.")
@@ -23,7 +24,7 @@ def _read_password() -> str:
 
 
 def _user(email: str) -> User:
-    user = accounts.find(db.session(), email)
+    user = rules.find(db.session(), email)
     if user is None:
         raise click.ClickException(f"no account for {email}")
     return user
@@ -37,8 +38,8 @@ def create(email: str, name: str, role: str) -> None:
     """Create an account; the password is read from stdin when piped, else prompted."""
     database = db.session()
     try:
-        user = accounts.create(database, email, name, role, _read_password())
-    except accounts.AccountError as error:
+        user = rules.create(database, email, name, role, _read_password())
+    except rules.AccountError as error:
         raise click.ClickException(str(error)) from error
     audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail=f"{user.email} as {role} (cli)")
     database.commit()
@@ -61,8 +62,8 @@ def deactivate(email: str) -> None:
     database = db.session()
     user = _user(email)
     try:
-        accounts.set_active(database, user, False)
-    except accounts.AccountError as error:
+        rules.set_active(database, user, False)
+    except rules.AccountError as error:
         raise click.ClickException(str(error)) from error
     audit.add(database, audit.ACCOUNT_ACTIVE, target_id=user.id, detail="deactivated (cli)")
     database.commit()

@@ -15,12 +15,10 @@ from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit
 from pneumoscan.web.models import PredictionRecord, Review, utc_now
-from pneumoscan.web.storage import DatabaseStore, UploadStore
+from pneumoscan.web.storage import Store
 
 
-def delete_result(
-    session: Session, store: UploadStore | DatabaseStore, row: PredictionRecord, action: str = audit.DELETE
-) -> None:
+def delete_result(session: Session, store: Store, row: PredictionRecord, action: str = audit.DELETE) -> None:
     files = [row.image_path, row.heatmap_path]
     audit.add(session, action, target_id=row.id)
     store.delete(files, session)
@@ -30,7 +28,7 @@ def delete_result(
     store.remove(files)
 
 
-def purge(session: Session, store: UploadStore | DatabaseStore, retention_days: int, batch: int = 200) -> int:
+def purge(session: Session, store: Store, retention_days: int, batch: int = 200) -> int:
     """Deletes every result created before the retention period; returns how many."""
     before = utc_now() - timedelta(days=retention_days)
     removed = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from pneumoscan.web import audit, db, site_threshold
-from pneumoscan.web.access import require_admin
+from pneumoscan.web import audit, db
+from pneumoscan.web.accounts.guard import require_admin
 from pneumoscan.web.forms import ConfirmForm
 from pneumoscan.web.modelcache import predictor
+from pneumoscan.web.results import site_threshold
 
 bp = Blueprint("threshold_admin", __name__, url_prefix="/admin/threshold")
 bp.before_request(require_admin)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from pneumoscan.web import access, accounts, audit, db, tokens
-from pneumoscan.web.forms import ChangePasswordForm, ConfirmForm, TokenForm
+from pneumoscan.web import audit, db
+from pneumoscan.web.accounts import guard, rules, tokens
+from pneumoscan.web.accounts.forms import ChangePasswordForm, TokenForm
+from pneumoscan.web.forms import ConfirmForm
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -41,14 +43,14 @@ def change_password():
     form = ChangePasswordForm()
     if not form.validate_on_submit():
         return _page(400, password_form=form)
-    if not accounts.check_password(current_user, form.current.data):
+    if not rules.check_password(current_user, form.current.data):
         form.current.errors.append("wrong password")
         return _page(400, password_form=form)
     database = db.session()
     user = current_user._get_current_object()
-    accounts.set_password(database, user, form.password.data)
+    rules.set_password(database, user, form.password.data)
     audit.add(database, audit.ACCOUNT_PASSWORD, target_id=user.id, detail="own password changed")
-    access.sign_in(user)
+    guard.sign_in(user)
     database.commit()
     flash("password changed; other browsers were signed out")
     return redirect(url_for("account.show"), code=303)

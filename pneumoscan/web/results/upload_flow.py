@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
-import unicodedata
 import uuid
 
 from flask import current_app
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
@@ -21,33 +18,20 @@ from pneumoscan.gradcam import overlay_heatmap
 from pneumoscan.inference import Predictor
 from pneumoscan.pixels_only import pixels_only
 from pneumoscan.png import encode_png
-from pneumoscan.web import audit, db, refusals, site_threshold
+from pneumoscan.web import audit, db
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import PredictionRecord, User, utc_now
-from pneumoscan.web.security import request_id
-from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, DatabaseStore, UploadStore
-
-MAX_FILENAME_LENGTH = 255
-STORE_EXTENSION = "pneumoscan.store"
-
-
-def sanitise_filename(raw: str | None) -> str:
-    """A client's file name made safe to keep and show: last path part, no control characters.
-
-    Only ever recorded for display; files are stored under generated names.
-    """
-    name = unicodedata.normalize("NFC", raw or "")
-    name = re.split(r"[\\/]", name)[-1]
-    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
-    name = name.replace("..", "").strip().lstrip(".").strip()
-    return name[:MAX_FILENAME_LENGTH] or "upload"
+from pneumoscan.web.results import refusals, site_threshold
+from pneumoscan.web.results.filenames import sanitise_filename
+from pneumoscan.web.server.security import request_id
+from pneumoscan.web.storage import Store, upload_store
 
 
 def record_upload(
     data: bytes,
     filename: str | None,
     predictor: Predictor,
-    store: UploadStore | DatabaseStore,
+    store: Store,
     session: Session,
     uploaded_by: User | None = None,
     case_reference: str | None = None,
@@ -58,7 +42,7 @@ def record_upload(
     the same transaction), and any failure removes them, so a result is either complete
     (row + original + heatmap) or absent. `filename` is kept only when given: a client's file
     name can carry a patient's name (see KEEP_FILENAMES). The upload is judged with the site
-    threshold of the model version when one is set (pneumoscan.web.site_threshold), and the row
+    threshold of the model version when one is set (pneumoscan.web.results.site_threshold), and the row
     keeps the threshold used.
     """
     decoded = decode_image(data)
@@ -98,7 +82,7 @@ def record_upload(
 
 
 def save_result(
-    row: PredictionRecord, files: dict[str, bytes], store: UploadStore | DatabaseStore, session: Session
+    row: PredictionRecord, files: dict[str, bytes], store: Store, session: Session
 ) -> PredictionRecord:
     """Place the files, then commit the row; if the commit fails the files go too (uploads, imports)."""
     placed = store.put(files, session)
@@ -110,11 +94,6 @@ def save_result(
         store.remove(placed)
         raise
     return row
-
-
-def upload_store() -> UploadStore | DatabaseStore:
-    """The current app's store (STORAGE)."""
-    return current_app.extensions[STORE_EXTENSION]
 
 
 _slots: dict[int, threading.BoundedSemaphore] = {}
@@ -135,7 +114,7 @@ def record_from_request(upload: FileStorage, case_reference: str | None = None) 
     `case_reference` has been through clean_case_reference.
 
     Refusals are logged with the request id but without the file name, which may name a patient,
-    and counted per reason and day for the dashboard (pneumoscan.web.refusals).
+    and counted per reason and day for the dashboard (pneumoscan.web.results.refusals).
     """
     try:
         with scoring_slot(current_app.config["SCORING_SLOTS"]):
@@ -154,26 +133,3 @@ def record_from_request(upload: FileStorage, case_reference: str | None = None) 
         )
         refusals.count(db.database().engine, refusal.message)
         raise
-
-
-def sweep_orphans(
-    store: UploadStore, session: Session, batch: int = 500, window: float | None = ORPHAN_WINDOW_SECONDS
-) -> int:
-    """Remove stored files that no row refers to; returns how many.
-
-    A worker killed between placing an upload's two files and committing its row (a window
-    of a few file operations) leaves such files; only settled files are considered, so an
-    upload still in flight is never touched.
-    """
-    groups = store.settled_files(window)
-    ids = list(groups)
-    known: set[str] = set()
-    for start in range(0, len(ids), batch):
-        known.update(
-            session.scalars(
-                select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))
-            )
-        )
-    orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
-    store.remove(orphans)
-    return len(orphans)

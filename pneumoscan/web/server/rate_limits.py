@@ -4,7 +4,7 @@ RATE_LIMIT ('30/minute', empty for none) is counted in RATE_LIMIT_STORAGE_URI: `
 counts per worker process; `redis://host:port` counts once across every worker and instance.
 Uploads have one budget per client and sign-in posts another, so a clinic behind one address
 cannot lock its users out by uploading; failed sign-ins are also slowed per account and address
-by pneumoscan.web.throttle. If the counter store is unreachable,
+by pneumoscan.web.accounts.throttle. If the counter store is unreachable,
 requests go through (and Flask-Limiter logs it) rather than failing.
 """
 

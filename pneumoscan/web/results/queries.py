@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from pneumoscan.model_card import CLASS_NAMES
 from pneumoscan.web.models import PredictionRecord, Review
 from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
-from pneumoscan.web.reviews import REVIEW_STATES, latest_review, state_condition
+from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_condition
 
 ESTIMATES = CLASS_NAMES
 MAX_CASE_SEARCH = 64

@@ -21,10 +21,11 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pneumoscan.web import audit, db, retention
+from pneumoscan.web import audit, db
 from pneumoscan.web.models import PredictionRecord, User
-from pneumoscan.web.service import save_result, upload_store
-from pneumoscan.web.storage import STORAGES, DatabaseStore, UploadStore, make_store
+from pneumoscan.web.results import retention
+from pneumoscan.web.results.upload_flow import save_result
+from pneumoscan.web.storage import STORAGES, Store, make_store, upload_store
 
 ROWS_ENTRY = "predictions.json"
 FILES_FOLDER = "files/"
@@ -38,11 +39,11 @@ def _file_names(row: PredictionRecord) -> list[str]:
     return [row.image_path, row.heatmap_path]
 
 
-def _read(store: UploadStore | DatabaseStore, name: str, session: Session) -> bytes:
+def _read(store: Store, name: str, session: Session) -> bytes:
     source = store.read(name, session)
     if source is None:
         raise click.ClickException(f"{name} is missing from the {current_app.config['STORAGE']} store")
-    return source if isinstance(source, bytes) else Path(source).read_bytes()
+    return source
 
 
 def _all_rows(session: Session):

@@ -6,16 +6,18 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from pneumoscan.errors import ImageRejected
-from pneumoscan.web import db, history_filters, retention, reviews
-from pneumoscan.web.access import admin_required
-from pneumoscan.web.case_reference import CaseReferenceInvalid, clean_case_reference
-from pneumoscan.web.dashboard import current_metrics
-from pneumoscan.web.exports import export_csv
+from pneumoscan.web import db
+from pneumoscan.web.accounts.guard import admin_required
 from pneumoscan.web.models import PredictionRecord, Review
-from pneumoscan.web.pages import find_result, viewed
+from pneumoscan.web.monitoring.figures import current_metrics
 from pneumoscan.web.queryargs import int_arg
-from pneumoscan.web.ratelimit import rate_limited
-from pneumoscan.web.service import record_from_request, upload_store
+from pneumoscan.web.results import queries, retention, reviews
+from pneumoscan.web.results.case_reference import CaseReferenceInvalid, clean_case_reference
+from pneumoscan.web.results.exports import export_csv
+from pneumoscan.web.results.lookup import find_result, viewed
+from pneumoscan.web.results.upload_flow import record_from_request
+from pneumoscan.web.server.rate_limits import rate_limited
+from pneumoscan.web.storage import upload_store
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
@@ -112,12 +114,12 @@ def list_predictions():
     answer_format = request.args.get("format", "json")
     if answer_format not in ("json", "csv"):
         abort(400, "'format' must be json or csv")
-    filters = history_filters.parse_filters()
+    filters = queries.parse_filters()
     if answer_format == "csv":
         return export_csv(db.session(), filters, "/api/v1/predictions")
     limit = int_arg("limit", 20, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0)
-    total, rows = history_filters.page(db.session(), filters, limit, offset)
+    total, rows = queries.page(db.session(), filters, limit, offset)
     return jsonify(
         total=total, limit=limit, offset=offset, items=[as_json(row, review) for row, review in rows]
     )
@@ -125,5 +127,5 @@ def list_predictions():
 
 @bp.get("/metrics")
 def metrics():
-    """The dashboard's figures as JSON (pneumoscan.web.site_metrics)."""
+    """The dashboard's figures as JSON (pneumoscan.web.monitoring.site_metrics)."""
     return jsonify(current_metrics())

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from pneumoscan.web import accounts, audit, db
-from pneumoscan.web.access import require_admin
-from pneumoscan.web.forms import ConfirmForm, NewUserForm, ResetPasswordForm, RoleForm
+from pneumoscan.web import audit, db
+from pneumoscan.web.accounts import rules
+from pneumoscan.web.accounts.forms import NewUserForm, ResetPasswordForm, RoleForm
+from pneumoscan.web.accounts.guard import require_admin
+from pneumoscan.web.forms import ConfirmForm
 from pneumoscan.web.models import User
-from pneumoscan.web.pages import page_count
-from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg, optional_int_arg
+from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg, optional_int_arg, page_count
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -37,10 +38,10 @@ def users():
         return _users_page(form, 400)
     database = db.session()
     try:
-        user = accounts.create(
+        user = rules.create(
             database, form.email.data, form.display_name.data, form.role.data, form.password.data
         )
-    except accounts.AccountError as error:
+    except rules.AccountError as error:
         form.email.errors.append(str(error))
         return _users_page(form, 400)
     audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail=f"{user.email} as {user.role}")
@@ -54,25 +55,25 @@ def users():
 CHANGES = {
     "role": (
         RoleForm,
-        lambda database, user, form: accounts.set_role(database, user, form.role.data),
+        lambda database, user, form: rules.set_role(database, user, form.role.data),
         audit.ACCOUNT_ROLE,
         "role set to {user.role}",
     ),
     "deactivate": (
         ConfirmForm,
-        lambda database, user, _form: accounts.set_active(database, user, False),
+        lambda database, user, _form: rules.set_active(database, user, False),
         audit.ACCOUNT_ACTIVE,
         "deactivated",
     ),
     "activate": (
         ConfirmForm,
-        lambda database, user, _form: accounts.set_active(database, user, True),
+        lambda database, user, _form: rules.set_active(database, user, True),
         audit.ACCOUNT_ACTIVE,
         "activated",
     ),
     "password": (
         ResetPasswordForm,
-        lambda database, user, form: accounts.set_password(database, user, form.password.data),
+        lambda database, user, form: rules.set_password(database, user, form.password.data),
         audit.ACCOUNT_PASSWORD,
         "password reset",
     ),
@@ -92,7 +93,7 @@ def change_user(user_id: int, change: str):
         abort(400, "; ".join(message for messages in form.errors.values() for message in messages))
     try:
         apply(database, user, form)
-    except accounts.AccountError as error:
+    except rules.AccountError as error:
         abort(409, str(error))
     said = detail.format(user=user)
     audit.add(database, action, target_id=user.id, detail=said)

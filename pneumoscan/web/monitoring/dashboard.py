@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from flask import Blueprint, render_template
 
-from flask import Blueprint, current_app, render_template
-
-from pneumoscan.web import charts, db
-from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.site_metrics import site_metrics
+from pneumoscan.web.monitoring import charts
+from pneumoscan.web.monitoring.figures import current_metrics
 
 bp = Blueprint("dashboard", __name__)
-
-
-def current_metrics() -> dict:
-    """The figures for the served model, from the request's database session."""
-    return site_metrics(db.session(), predictor().card, Path(current_app.config["MODEL_DIR"]))
 
 
 def chart_geometry(figures: dict) -> dict:

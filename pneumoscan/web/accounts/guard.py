@@ -19,10 +19,11 @@ from flask import Flask, Response, abort, current_app, g, jsonify, redirect, req
 from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy import delete
 
-from pneumoscan.web import accounts, db, tokens
+from pneumoscan.web import db
+from pneumoscan.web.accounts import rules, tokens
 from pneumoscan.web.models import User, UserSession, utc_now
 
-OPEN_ENDPOINTS = {"auth.login", "auth.setup", "pages.healthz", "static"}
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "health.healthz", "static"}
 SESSION_KEY = "sid"
 EXTENSION = "pneumoscan.access"
 # last_seen_at is written at most this often per session, not on every request.
@@ -41,7 +42,7 @@ class AccessState:
 def accounts_exist() -> bool:
     state: AccessState = current_app.extensions[EXTENSION]
     if not state.accounts_exist:
-        state.accounts_exist = accounts.any_accounts(db.session())
+        state.accounts_exist = rules.any_accounts(db.session())
     return state.accounts_exist
 
 

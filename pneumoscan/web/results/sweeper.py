@@ -19,13 +19,38 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from pneumoscan.web import db
-from pneumoscan.web.service import STORE_EXTENSION, sweep_orphans, upload_store
-from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, UploadStore
+from pneumoscan.web import db, storage
+from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, Store, upload_store
 
 EXTENSION = "pneumoscan.sweeper"
+
+
+def sweep_orphans(
+    store: Store, session: Session, batch: int = 500, window: float | None = ORPHAN_WINDOW_SECONDS
+) -> int:
+    """Remove stored files that no row refers to; returns how many.
+
+    A worker killed between placing an upload's two files and committing its row (a window
+    of a few file operations) leaves such files; only settled files are considered, so an
+    upload still in flight is never touched.
+    """
+    groups = store.settled_files(window)
+    ids = list(groups)
+    known: set[str] = set()
+    for start in range(0, len(ids), batch):
+        known.update(
+            session.scalars(
+                select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))
+            )
+        )
+    orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
+    store.remove(orphans)
+    return len(orphans)
 
 
 class Clock:
@@ -50,8 +75,6 @@ def sweep(window: float | None = ORPHAN_WINDOW_SECONDS) -> int:
     """Remove orphaned and stale temporary files now; returns how many. Its own database session,
     so a failure here leaves the request's session untouched. Nothing to do for the database store."""
     store = upload_store()
-    if not isinstance(store, UploadStore):
-        return 0
     store.ensure()
     removed = store.sweep_stale()
     try:
@@ -75,7 +98,7 @@ def _sweep_when_due() -> None:
 @with_appcontext
 def sweep_command() -> None:
     """Remove stored files that no result refers to, of any age (STORAGE=filesystem)."""
-    if not isinstance(upload_store(), UploadStore):
+    if not upload_store().leaves_orphans:
         click.echo("nothing to sweep: STORAGE=database writes files and rows in one transaction")
         return
     click.echo(f"removed {sweep(window=None)} file(s)")
@@ -87,7 +110,7 @@ def init_app(app: Flask) -> None:
     The pool is emptied after the start sweep, as after the schema check, so no connection is
     inherited by forked workers."""
     app.cli.add_command(sweep_command)
-    if not isinstance(app.extensions[STORE_EXTENSION], UploadStore):
+    if not app.extensions[storage.EXTENSION].leaves_orphans:
         return
     with app.app_context():
         sweep()

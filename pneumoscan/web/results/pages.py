@@ -1,27 +1,31 @@
-"""The pages a clinician uses: upload, result, history, plus the health check."""
+"""The pages a clinician uses: upload, result, history."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import FileStorage
 
 from pneumoscan.errors import ImageRejected
 from pneumoscan.formats import ACCEPTED_LABELS, NOT_KEPT_LABELS
-from pneumoscan.web import audit, db, health, history_filters, retention, reviews
-from pneumoscan.web.access import admin_required, open_demo
-from pneumoscan.web.case_reference import HELP as CASE_REFERENCE_HELP
-from pneumoscan.web.exports import export_csv
-from pneumoscan.web.forms import ConfirmForm, ReviewForm, UploadForm
-from pneumoscan.web.modelcache import predictor
+from pneumoscan.web import db
+from pneumoscan.web.accounts.guard import admin_required
+from pneumoscan.web.forms import ConfirmForm
 from pneumoscan.web.models import PredictionRecord, User
-from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg
-from pneumoscan.web.ratelimit import rate_limited
-from pneumoscan.web.service import record_from_request, sanitise_filename, upload_store
+from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg, page_count
+from pneumoscan.web.results import queries, retention, reviews
+from pneumoscan.web.results.case_reference import HELP as CASE_REFERENCE_HELP
+from pneumoscan.web.results.exports import export_csv
+from pneumoscan.web.results.filenames import sanitise_filename
+from pneumoscan.web.results.forms import ReviewForm, UploadForm
+from pneumoscan.web.results.lookup import find_result, viewed
+from pneumoscan.web.results.upload_flow import record_from_request
+from pneumoscan.web.server import error_handlers
+from pneumoscan.web.server.rate_limits import rate_limited
+from pneumoscan.web.storage import upload_store
 
 bp = Blueprint("pages", __name__)
 
@@ -37,6 +41,14 @@ def render_upload_form(form: UploadForm, message: str | None = None, status: int
         not_kept_labels=NOT_KEPT_LABELS,
         case_reference_help=CASE_REFERENCE_HELP,
     ), status
+
+
+def _upload_form_again(message: str, status: int):
+    """The upload form showing why the POST failed, for the app's error handlers."""
+    return render_upload_form(UploadForm(formdata=None), message, status)
+
+
+bp.record_once(lambda state: error_handlers.add_form_page(state.app, "pages.index", _upload_form_again))
 
 
 class Outcome(NamedTuple):
@@ -82,22 +94,6 @@ def index():
     return render_template(
         "uploads.html", outcomes=outcomes, made=len(made), case_reference=case_reference
     ), status
-
-
-def find_result(prediction_id) -> PredictionRecord:
-    """The result with this id, or 404 (also for one that was deleted)."""
-    row = db.session().get(PredictionRecord, str(prediction_id))
-    if row is None:
-        abort(404, "no such prediction")
-    return row
-
-
-def viewed(prediction_id) -> PredictionRecord:
-    """find_result, recording the view in the audit trail."""
-    row = find_result(prediction_id)
-    audit.add(db.session(), audit.VIEW, target_id=row.id)
-    db.session().commit()
-    return row
 
 
 def render_result(row: PredictionRecord, review_form: ReviewForm, status: int = 200):
@@ -149,18 +145,13 @@ def delete(prediction_id):
     return redirect(url_for("pages.history"), code=303)
 
 
-def page_count(total: int, per_page: int) -> int:
-    """Pages needed for `total` rows; an empty list still has its one (empty) page."""
-    return max((total + per_page - 1) // per_page, 1)
-
-
 @bp.get("/history")
 def history():
     """Results newest first with their review state, narrowed by the filters in the query string."""
-    filters = history_filters.parse_filters()
+    filters = queries.parse_filters()
     per_page = current_app.config["HISTORY_PER_PAGE"]
     page = int_arg("page", 1, 1, MAX_QUERY_INT // per_page)
-    total, rows = history_filters.page(db.session(), filters, per_page, (page - 1) * per_page)
+    total, rows = queries.page(db.session(), filters, per_page, (page - 1) * per_page)
     return render_template(
         "history.html",
         rows=rows,
@@ -170,7 +161,7 @@ def history():
         filters=filters,
         filter_args=filters.query_args(),
         uploaders=db.session().scalars(select(User).order_by(User.display_name)).all(),
-        estimates=history_filters.ESTIMATES,
+        estimates=queries.ESTIMATES,
         review_states=reviews.REVIEW_STATES,
         review_state=reviews.review_state,
     )
@@ -179,31 +170,4 @@ def history():
 @bp.get("/history.csv")
 def history_csv():
     """The history's results (same filters, every page) with their latest reviews, as CSV."""
-    return export_csv(db.session(), history_filters.parse_filters(), "/history.csv")
-
-
-def _may_name_parts() -> bool:
-    """Only in an open demo with no account. A database that takes no write may still answer
-    whether an account exists; one that answers nothing leaves what the app last found."""
-    try:
-        return open_demo(ask_database=True)
-    except SQLAlchemyError:
-        db.session().rollback()
-        return open_demo()
-
-
-@bp.get("/healthz")
-def healthz():
-    """For load balancers: 200 only when the model loads, the database takes a write and the
-    store takes a file; otherwise 503, naming the part that failed.
-
-    Open to all, so outside an open demo with no account it says nothing but the status.
-    """
-    database = health.database_writable()
-    parts = {"database": database, "storage": health.storage_writable(database)}
-    healthy = all(state == "ok" for state in parts.values())
-    status, code = ("ok", 200) if healthy else ("unavailable", 503)
-    model_version = predictor().model_version
-    if not _may_name_parts():
-        return jsonify(status=status), code
-    return jsonify(status=status, model_version=model_version, **parts), code
+    return export_csv(db.session(), queries.parse_filters(), "/history.csv")

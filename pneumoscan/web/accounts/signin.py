@@ -1,6 +1,6 @@
 """Signing in and out, and the first-run page that makes the first admin.
 
-Failed sign-ins are slowed by pneumoscan.web.throttle, and sign-in posts have their own rate
+Failed sign-ins are slowed by pneumoscan.web.accounts.throttle, and sign-in posts have their own rate
 limit (not the uploads'); the answer is the same whether or not the email has an account.
 """
 
@@ -14,9 +14,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import TooManyRequests
 
-from pneumoscan.web import access, accounts, audit, db, throttle
-from pneumoscan.web.forms import ConfirmForm, LoginForm, SetupForm
-from pneumoscan.web.ratelimit import sign_in_limited
+from pneumoscan.web import audit, db
+from pneumoscan.web.accounts import guard, rules, throttle
+from pneumoscan.web.accounts.forms import LoginForm, SetupForm
+from pneumoscan.web.forms import ConfirmForm
+from pneumoscan.web.server.rate_limits import sign_in_limited
 
 bp = Blueprint("auth", __name__)
 WRONG = "wrong email or password"
@@ -55,18 +57,18 @@ def _count_failure(buckets: list[str], email: str) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @sign_in_limited
 def login():
-    if not access.accounts_exist():
+    if not guard.accounts_exist():
         return redirect(url_for("auth.setup" if not current_app.config["OPEN_DEMO"] else "pages.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        email = accounts.normalise_email(form.email.data)
+        email = rules.normalise_email(form.email.data)
         buckets = throttle.buckets(email, request.remote_addr)
         _refuse_while_locked(buckets)
         database = db.session()
-        user = accounts.find(database, email)
-        if accounts.check_password(user, form.password.data):
+        user = rules.find(database, email)
+        if rules.check_password(user, form.password.data):
             throttle.record_success(database, buckets)
-            access.sign_in(user)
+            guard.sign_in(user)
             audit.add(database, audit.SIGN_IN, target_id=user.id, user=user)
             database.commit()
             return redirect(_safe_next(request.args.get("next")), code=303)
@@ -81,7 +83,7 @@ def logout():
         abort(400, "the sign-out form expired; reload the page and try again")
     database = db.session()
     audit.add(database, audit.SIGN_OUT)
-    access.sign_out()
+    guard.sign_out()
     database.commit()
     flash("signed out")
     return redirect(url_for("auth.login"), code=303)
@@ -91,13 +93,13 @@ def logout():
 @sign_in_limited
 def setup():
     """Creates the first admin; gone once any account exists."""
-    if access.accounts_exist():
+    if guard.accounts_exist():
         return redirect(url_for("auth.login"))
     form = SetupForm()
     if form.validate_on_submit():
         buckets = throttle.buckets("first-run setup", request.remote_addr)
         _refuse_while_locked(buckets)
-        expected = access.setup_code(current_app.config["SECRET_KEY"])
+        expected = guard.setup_code(current_app.config["SECRET_KEY"])
         database = db.session()
         if not hmac.compare_digest(form.code.data.strip().lower(), expected):
             throttle.record_failure(database, buckets)
@@ -105,14 +107,14 @@ def setup():
             form.code.errors.append("wrong setup code; it is in the server's log")
         else:
             try:
-                user = accounts.create(
+                user = rules.create(
                     database, form.email.data, form.display_name.data, "admin", form.password.data
                 )
-            except accounts.AccountError as error:
+            except rules.AccountError as error:
                 form.email.errors.append(str(error))
             else:
                 audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail="first admin", user=user)
-                access.sign_in(user)
+                guard.sign_in(user)
                 database.commit()
                 return redirect(url_for("pages.index"), code=303)
     return render_template("setup.html", form=form), 400 if form.errors else 200

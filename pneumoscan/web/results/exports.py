@@ -13,9 +13,9 @@ from flask import Response
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit
-from pneumoscan.web.history_filters import HistoryFilters, filtered
 from pneumoscan.web.models import PredictionRecord, Review, utc_now
-from pneumoscan.web.reviews import review_state
+from pneumoscan.web.results.queries import HistoryFilters, filtered
+from pneumoscan.web.results.reviews import review_state
 
 COLUMNS = (
     "id",

@@ -9,8 +9,7 @@ from flask import Blueprint, abort, send_file
 
 from pneumoscan.web import db
 from pneumoscan.web.models import PredictionRecord
-from pneumoscan.web.service import upload_store
-from pneumoscan.web.storage import CONTENT_TYPES
+from pneumoscan.web.storage import CONTENT_TYPES, upload_store
 
 bp = Blueprint("files", __name__)
 
@@ -23,7 +22,7 @@ def _serve(prediction_id, column: str):
     if source is None:
         abort(404, "no such image")
     response = send_file(
-        io.BytesIO(source) if isinstance(source, bytes) else source,
+        io.BytesIO(source),
         mimetype=CONTENT_TYPES[Path(name).suffix],
         max_age=86400,
         conditional=True,

@@ -28,9 +28,9 @@ from pneumoscan.metrics import (
     roc_curve,
 )
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web import site_threshold
 from pneumoscan.web.models import PredictionRecord, RefusalCount
-from pneumoscan.web.reviews import latest_review
+from pneumoscan.web.results import site_threshold
+from pneumoscan.web.results.reviews import latest_review
 
 UPLOAD_DAYS = 30
 DRIFT_WEEKS = 12

@@ -2,34 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from pneumoscan.web import schema
-from pneumoscan.web.forms import UploadForm
-from pneumoscan.web.pages import render_upload_form
-from pneumoscan.web.security import request_id
+from pneumoscan.web.server.security import request_id
 
 DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
-UPLOAD_ENDPOINTS = {"pages.index"}
+FORM_PAGES = "pneumoscan.form_pages"
+
+
+def add_form_page(app: Flask, endpoint: str, render: Callable[[str, int], ResponseReturnValue]) -> None:
+    """Errors of a POST to `endpoint` are shown on its form again (`render(message, status)`), not on
+    an error page: a feature registers its form here, so this layer needs to know no feature."""
+    app.extensions.setdefault(FORM_PAGES, {})[endpoint] = render
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.endpoint == "pages.healthz"
+    return request.path.startswith("/api/") or request.endpoint == "health.healthz"
 
 
 def http_error(error: HTTPException):
-    """JSON for the API and the health check, the upload form again for uploads, else a page."""
+    """JSON for the API and the health check, a form page again for its POST, else an error page."""
     message = error.description or error.name
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    form_page = current_app.extensions.get(FORM_PAGES, {}).get(request.endpoint)
     if wants_json():
         response = jsonify(error=message)
-    elif request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
-        response = current_app.make_response(
-            render_upload_form(UploadForm(formdata=None), message, error.code or 500)
-        )
+    elif form_page is not None and request.method == "POST":
+        response = current_app.make_response(form_page(message, error.code or 500))
     else:
         response = current_app.make_response(render_template("error.html", error=error, message=message))
     response.status_code = error.code or 500
