@@ -10,6 +10,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from pneumoscan.errors import Refused
 from pneumoscan.web.models import ROLES, User, UserSession
 
 MIN_PASSWORD_LENGTH = 10
@@ -17,7 +18,7 @@ MIN_PASSWORD_LENGTH = 10
 _DUMMY_HASH = generate_password_hash("not a password of anyone")
 
 
-class AccountError(ValueError):
+class AccountError(Refused):
     """A request to change accounts that breaks a rule; the message is shown to the admin."""
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 
-from pneumoscan.errors import ImageRejected
 from pneumoscan.web import db
 from pneumoscan.web.accounts.guard import admin_required
-from pneumoscan.web.models import PredictionRecord, Review
+from pneumoscan.web.api.serialise import as_json, public_url
 from pneumoscan.web.monitoring.figures import current_metrics
 from pneumoscan.web.queryargs import int_arg
 from pneumoscan.web.results import queries, retention, reviews
-from pneumoscan.web.results.case_reference import CaseReferenceInvalid, clean_case_reference
+from pneumoscan.web.results.case_reference import clean_case_reference
 from pneumoscan.web.results.exports import export_csv
 from pneumoscan.web.results.lookup import find_result, viewed
 from pneumoscan.web.results.upload_flow import record_from_request
@@ -23,55 +22,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_LIMIT = 100
 
 
-def public_url(endpoint: str, **values) -> str:
-    """Absolute under PUBLIC_URL when it is set, else relative: never built from the Host header."""
-    path = url_for(endpoint, **values)
-    base = current_app.config.get("PUBLIC_URL", "")
-    return f"{base.rstrip('/')}{path}" if base else path
-
-
-def as_json(row: PredictionRecord, review: Review | None) -> dict:
-    """A result with its latest review (None while unreviewed)."""
-    return {
-        "id": row.id,
-        "label": row.label,
-        "probability": row.probability,
-        "threshold": row.threshold,
-        "threshold_source": "site" if row.site_threshold_id is not None else "model card",
-        "model_version": row.model_version,
-        "heatmap_url": public_url("files.heatmap", prediction_id=row.id),
-        "image_url": public_url("files.image", prediction_id=row.id),
-        "created_at": row.created_at.isoformat(),
-        "original_filename": row.original_filename or None,
-        "uploaded_by": {"id": row.uploaded_by.id, "name": row.uploaded_by.display_name}
-        if row.uploaded_by
-        else None,
-        "source_format": row.source_format,
-        "width": row.width,
-        "height": row.height,
-        "sha256": row.sha256,
-        "inference_ms": row.inference_ms,
-        "case_reference": row.case_reference,
-        "review": reviews.review_json(review),
-    }
-
-
-@bp.errorhandler(ImageRejected)
-def refused(refusal: ImageRejected):
-    return jsonify(error=refusal.message), refusal.status
-
-
 @bp.post("/predictions")
 @rate_limited
 def create_prediction():
     upload = request.files.get("file")
     if upload is None:
         abort(400, "missing multipart form field 'file'")
-    try:
-        case_reference = clean_case_reference(request.form.get("case_reference"))
-    except CaseReferenceInvalid as error:
-        abort(400, str(error))
-    row = record_from_request(upload, case_reference)
+    row = record_from_request(upload, clean_case_reference(request.form.get("case_reference")))
     location = public_url("api.get_prediction", prediction_id=row.id)
     return jsonify(as_json(row, None)), 201, {"Location": location}
 
@@ -91,12 +48,9 @@ def review_prediction(prediction_id):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, 'send a JSON object such as {"finding": "NORMAL", "note": "..."}')
-    try:
-        review = reviews.add_review(
-            db.session(), row, body.get("finding"), body.get("note"), current_user._get_current_object()
-        )
-    except reviews.ReviewRefused as refusal:
-        abort(refusal.status, refusal.message)
+    review = reviews.add_review(
+        db.session(), row, body.get("finding"), body.get("note"), current_user._get_current_object()
+    )
     return jsonify(reviews.review_json(review)), 201
 
 

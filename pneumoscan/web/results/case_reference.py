@@ -3,11 +3,13 @@ several images of one patient together. Short, printable, one line; never a name
 
 from __future__ import annotations
 
+from pneumoscan.errors import Refused
+
 MAX_LENGTH = 64
 HELP = "pseudonymous case or study number — do not enter names"
 
 
-class CaseReferenceInvalid(ValueError):
+class CaseReferenceInvalid(Refused):
     """The message says what is wrong, for the form and the API."""
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 
+from pneumoscan.errors import Refused
 from pneumoscan.web import audit
 from pneumoscan.web.models import FINDINGS, PredictionRecord, Review, User
 
@@ -17,13 +18,8 @@ UNSURE = "UNSURE"
 REVIEW_STATES = ("agreed", "disagreed", "unsure", "unreviewed")
 
 
-class ReviewRefused(ValueError):
+class ReviewRefused(Refused):
     """A review that cannot be recorded; the message says why, for the form or the API."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def latest_review() -> AliasedClass:

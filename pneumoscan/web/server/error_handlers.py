@@ -8,8 +8,9 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, default_exceptions
 
+from pneumoscan.errors import Refused
 from pneumoscan.web import schema
 from pneumoscan.web.server.security import request_id
 
@@ -41,6 +42,11 @@ def http_error(error: HTTPException):
     response.status_code = error.code or 500
     response.headers.extend(headers)
     return response
+
+
+def refused(refusal: Refused):
+    """Every refusal no view caught, answered as the HTTP error of its status."""
+    return http_error(default_exceptions[refusal.status](refusal.message))
 
 
 def database_error(error: Exception):
@@ -81,6 +87,7 @@ def unexpected(error: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Refused, refused)
     for error_class in (*DATABASE_DOWN, ProgrammingError):
         app.register_error_handler(error_class, database_error)
     app.register_error_handler(Exception, unexpected)
