@@ -35,6 +35,7 @@ def review(app, prediction_id: str, finding: str, note: str | None, reviewer) ->
             note,
             session.get(User, reviewer.id),
         )
+        session.commit()
 
 
 def exports(app) -> list[AuditEvent]:

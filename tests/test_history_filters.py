@@ -45,6 +45,7 @@ def results(app, users) -> dict[str, str]:
             row = session.get(PredictionRecord, made[name])
             for finding in findings:
                 reviews.add_review(session, row, finding, None, reviewer)
+                session.commit()
     return made
 
 

@@ -119,7 +119,9 @@ def _load_from_token(req) -> User | None:
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return tokens.user_for(db.session(), token.strip())
+    user = tokens.user_for(db.session(), token.strip())
+    db.session().commit()
+    return user
 
 
 def _refuse():

@@ -47,7 +47,7 @@ def revoke(session: Session, user: User, token_id: int) -> ApiToken | None:
 
 
 def user_for(session: Session, token: str) -> User | None:
-    """The active owner of a live token, or None."""
+    """The active owner of a live token, or None; marks the token used (flushed: the caller commits)."""
     if not token.startswith(PREFIX):
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
@@ -56,5 +56,5 @@ def user_for(session: Session, token: str) -> User | None:
     now = utc_now()
     if row.last_used_at is None or now - row.last_used_at > USE_RECORD_INTERVAL:
         row.last_used_at = now
-        session.commit()
+        session.flush()
     return row.user

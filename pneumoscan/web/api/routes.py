@@ -51,6 +51,7 @@ def review_prediction(prediction_id):
     review = reviews.add_review(
         db.session(), row, body.get("finding"), body.get("note"), current_user._get_current_object()
     )
+    db.session().commit()
     return jsonify(reviews.review_json(review)), 201
 
 
@@ -58,7 +59,10 @@ def review_prediction(prediction_id):
 @admin_required
 def delete_prediction(prediction_id):
     """Admins only: the row and both files go; the audit event stays."""
-    retention.delete_result(db.session(), upload_store(), find_result(prediction_id))
+    store = upload_store()
+    files = retention.delete_result(db.session(), store, find_result(prediction_id))
+    db.session().commit()
+    store.remove(files)
     return "", 204
 
 
@@ -70,7 +74,9 @@ def list_predictions():
         abort(400, "'format' must be json or csv")
     filters = queries.parse_filters()
     if answer_format == "csv":
-        return export_csv(db.session(), filters, "/api/v1/predictions")
+        response = export_csv(db.session(), filters, "/api/v1/predictions")
+        db.session().commit()
+        return response
     limit = int_arg("limit", 20, 1, MAX_LIMIT)
     offset = int_arg("offset", 0, 0)
     total, rows = queries.page(db.session(), filters, limit, offset)

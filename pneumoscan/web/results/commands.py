@@ -127,7 +127,10 @@ def purge() -> None:
     if days is None:
         click.echo("RETENTION_DAYS is not set: results are kept; nothing deleted")
         return
-    removed = retention.purge(db.session(), upload_store(), days)
+    session, store = db.session(), upload_store()
+    removed, files = retention.purge(session, store, days)
+    session.commit()
+    store.remove(files)
     click.echo(f"deleted {removed} result(s) older than {days} day(s)")
 
 

@@ -67,7 +67,8 @@ def csv_row(row: PredictionRecord, review: Review | None) -> list[object]:
 
 
 def export_csv(session: Session, filters: HistoryFilters, source: str) -> Response:
-    """Every result matching `filters` as a CSV download, audited (`source` says which URL asked)."""
+    """Every result matching `filters` as a CSV download, audited (`source` says which URL asked);
+    the caller commits the audit event."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
@@ -76,7 +77,7 @@ def export_csv(session: Session, filters: HistoryFilters, source: str) -> Respon
         writer.writerow(csv_row(row, review))
         count += 1
     audit.add(session, audit.EXPORT, detail=f"{count} result(s) as CSV from {source}; {filters.describe()}")
-    session.commit()
+    session.flush()
     name = f"pneumoscan-results-{utc_now():%Y%m%d-%H%M%S}.csv"
     return Response(
         buffer.getvalue(),

@@ -128,6 +128,7 @@ def review(prediction_id):
         saved = reviews.add_review(
             db.session(), row, form.finding.data, form.note.data, current_user._get_current_object()
         )
+        db.session().commit()
     except reviews.ReviewRefused as refusal:
         form.finding.errors = [refusal.message]
         return render_result(row, form, refusal.status)
@@ -140,7 +141,10 @@ def review(prediction_id):
 def delete(prediction_id):
     if not ConfirmForm().validate_on_submit():
         abort(400, "the form expired; reload the page and try again")
-    retention.delete_result(db.session(), upload_store(), find_result(prediction_id))
+    store = upload_store()
+    files = retention.delete_result(db.session(), store, find_result(prediction_id))
+    db.session().commit()
+    store.remove(files)
     flash("result deleted, with its image and heatmap")
     return redirect(url_for("pages.history"), code=303)
 
@@ -170,4 +174,6 @@ def history():
 @bp.get("/history.csv")
 def history_csv():
     """The history's results (same filters, every page) with their latest reviews, as CSV."""
-    return export_csv(db.session(), queries.parse_filters(), "/history.csv")
+    response = export_csv(db.session(), queries.parse_filters(), "/history.csv")
+    db.session().commit()
+    return response

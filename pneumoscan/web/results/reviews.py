@@ -69,10 +69,11 @@ def check_review(finding: object, note: object) -> tuple[str, str | None]:
 def add_review(
     session: Session, prediction: PredictionRecord, finding: object, note: object, reviewer: User
 ) -> Review:
-    """Records a new version of the result's review, with its audit event, and commits.
+    """Adds a new version of the result's review, with its audit event, and flushes; the caller commits.
 
     Earlier versions stay. Two reviewers saving at the same instant cannot both get a version
-    number: the unique (result, version) constraint refuses the second, which is told to retry.
+    number: the unique (result, version) constraint refuses the second at the flush, which rolls
+    the session back and is told to retry.
     """
     finding, note = check_review(finding, note)
     current = session.scalar(select(func.max(Review.version)).where(Review.prediction_id == prediction.id))
@@ -87,7 +88,7 @@ def add_review(
     session.add(review)
     audit.add(session, audit.REVIEW, target_id=prediction.id, detail=f"version {review.version}: {finding}")
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as error:
         session.rollback()
         message = "another review of this result was saved at the same moment; try again"
