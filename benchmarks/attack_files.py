@@ -1,4 +1,4 @@
-"""Hostile uploads rebuilt from the adversarial review (issue 12), for the benchmark and the tests.
+"""Hostile uploads rebuilt from the adversarial review, for the benchmark and the tests.
 
 Each is small on the wire and large or odd once decoded: a 49-megapixel 16-bit PNG, RGBA PNG
 and RLE DICOM, a DICOM whose Deflated data set inflates to about 1 GB, a DICOM with two

@@ -1,5 +1,5 @@
 """Large uploads are reduced while they are decoded; DICOM that cannot be one bounded picture is
-refused before it is inflated or decoded (issue 12, item 1). Peak memory itself is measured by
+refused before it is inflated or decoded. Peak memory itself is measured by
 benchmarks/bench.py, which prints it per hostile file."""
 
 from __future__ import annotations

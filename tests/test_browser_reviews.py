@@ -1,4 +1,4 @@
-"""Real-browser tests (Debian's chromium, driven by Playwright) of what issue 14 adds to the pages:
+"""Real-browser tests (Debian's chromium, driven by Playwright) of what the review loop adds to the pages:
 recording a review on the result page, uploading several files through the form, and printing a
 result on one A4 page. Every page is checked for Content-Security-Policy violations."""
 

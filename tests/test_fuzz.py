@@ -1,4 +1,4 @@
-"""Property-based fuzzing: no input, file or query string, gets a 5xx (issue 12, item 2)."""
+"""Property-based fuzzing: no input, file or query string, gets a 5xx."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""No patient text is kept: stored and served originals carry pixels only (issue 12, item 3)."""
+"""No patient text is kept: stored and served originals carry pixels only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The issue's bar, end to end on held-out X-rays: upload 80 through the API, review each with its
+"""The review loop's bar, end to end on held-out X-rays: upload 80 through the API, review each with its
 true label, and /api/v1/metrics reports the sensitivity and specificity of the API's own answers;
 the site-threshold page proposes the ROC policy's threshold of those cases, and applying it
 changes the label of a new upload accordingly."""

@@ -1,4 +1,4 @@
-"""The adversarial review's findings (issue 12): overflowing numbers, HEAD, Host header, health,
+"""The adversarial review's findings found: overflowing numbers, HEAD, Host header, health,
 orphans on a clock, slow request bodies."""
 
 from __future__ import annotations
