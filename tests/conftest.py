@@ -265,7 +265,7 @@ def add_result(
     ...; the last one counts) with no reviewer; `uploaded_by` is a user (only its id is read).
     """
     from pneumoscan.web import db
-    from pneumoscan.web.models import PredictionRecord, Review, utc_now
+    from pneumoscan.web.models import Result, Review, utc_now
 
     if probability is None:
         probability = 0.9 if label == "PNEUMONIA" else 0.1
@@ -275,7 +275,7 @@ def add_result(
     with app.app_context():
         session = db.session()
         session.add(
-            PredictionRecord(
+            Result(
                 id=prediction_id,
                 created_at=created_at or utc_now(),
                 original_filename="",

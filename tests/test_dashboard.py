@@ -14,7 +14,7 @@ from conftest import add_result
 from sqlalchemy import func, select
 
 from pneumoscan.metrics import wilson_interval
-from pneumoscan.web.models import PredictionRecord, RefusalCount
+from pneumoscan.web.models import RefusalCount, Result
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -146,7 +146,7 @@ def test_refusals_are_counted_per_reason_and_day_and_nothing_is_kept(app, tmp_pa
     with app.app_context():
         session = db.session()
         rows = session.execute(select(RefusalCount.reason, RefusalCount.count, RefusalCount.day)).all()
-        assert session.scalar(select(func.count()).select_from(PredictionRecord)) == 0
+        assert session.scalar(select(func.count()).select_from(Result)) == 0
     counts = {reason: count for reason, count, _ in rows}
     assert sorted(counts.values()) == [1, 2]
     assert {day for _, _, day in rows} == {datetime.now(UTC).date()}

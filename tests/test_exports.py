@@ -11,7 +11,7 @@ from conftest import add_result
 from sqlalchemy import select
 
 from pneumoscan.web import db
-from pneumoscan.web.models import AuditEvent, PredictionRecord, User
+from pneumoscan.web.models import AuditEvent, Result, User
 from pneumoscan.web.results import reviews
 from pneumoscan.web.results.exports import COLUMNS, safe_cell
 
@@ -30,7 +30,7 @@ def review(app, prediction_id: str, finding: str, note: str | None, reviewer) ->
         session = db.session()
         reviews.add_review(
             session,
-            session.get(PredictionRecord, prediction_id),
+            session.get(Result, prediction_id),
             finding,
             note,
             session.get(User, reviewer.id),

@@ -10,7 +10,7 @@ import pytest
 from conftest import add_result
 
 from pneumoscan.web import db
-from pneumoscan.web.models import PredictionRecord, User
+from pneumoscan.web.models import Result, User
 from pneumoscan.web.results import reviews
 
 ID = r"[0-9a-f-]{36}"
@@ -42,7 +42,7 @@ def results(app, users) -> dict[str, str]:
             "unsure": ["UNSURE"],
             "changed_mind": ["PNEUMONIA", "NORMAL"],
         }.items():
-            row = session.get(PredictionRecord, made[name])
+            row = session.get(Result, made[name])
             for finding in findings:
                 reviews.add_review(session, row, finding, None, reviewer)
                 session.commit()

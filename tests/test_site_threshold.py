@@ -16,7 +16,7 @@ from conftest import add_result
 from sqlalchemy import select
 
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web.models import AuditEvent, PredictionRecord, SiteThreshold
+from pneumoscan.web.models import AuditEvent, Result, SiteThreshold
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 REPO = Path(__file__).resolve().parents[1]
@@ -164,9 +164,9 @@ def test_applied_threshold_judges_new_uploads_then_reset_restores_the_cards(
     with app.app_context():
         session = db.session()
         change = session.scalars(select(SiteThreshold)).one()
-        stored = session.get(PredictionRecord, second["id"])
+        stored = session.get(Result, second["id"])
         assert stored.threshold == change.threshold and stored.site_threshold_id == change.id
-        assert session.get(PredictionRecord, first["id"]).site_threshold_id is None
+        assert session.get(Result, first["id"]).site_threshold_id is None
         assert (change.previous_threshold, change.reviewed_normal, change.reviewed_pneumonia) == (
             card.threshold,
             35,
@@ -203,7 +203,7 @@ def test_applied_threshold_judges_new_uploads_then_reset_restores_the_cards(
         changes = db.session().scalars(select(SiteThreshold).order_by(SiteThreshold.id)).all()
         assert [c.threshold for c in changes] == [pytest.approx(expected), None]
         assert changes[1].previous_threshold == changes[0].threshold
-        assert db.session().get(PredictionRecord, third["id"]).site_threshold_id is None
+        assert db.session().get(Result, third["id"]).site_threshold_id is None
 
 
 def test_a_stale_proposal_is_not_applied(app, users, csrf_token):

@@ -12,7 +12,7 @@ from PIL import Image
 from pneumoscan.decode import decode_image
 from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT, FORMATS
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.models import Result
 from pneumoscan.web.server.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
@@ -44,7 +44,7 @@ def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csr
     with app.app_context():
         from pneumoscan.web import db
 
-        row = db.session().get(PredictionRecord, match.group(1))
+        row = db.session().get(Result, match.group(1))
     assert row is not None and row.original_filename == ""
     assert xray.name not in html and f"JPEG, {row.width}×{row.height} px" in html
     assert NOTICE in html

@@ -47,7 +47,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class PredictionRecord(Base):
+class Result(Base):
     """The stored result of one analysed upload; the two file paths name its files in the store."""
 
     __tablename__ = "predictions"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
-from pneumoscan.web.models import PredictionRecord, Review
+from pneumoscan.web.models import Result, Review
 from pneumoscan.web.results import reviews
 
 
@@ -15,7 +15,7 @@ def public_url(endpoint: str, **values) -> str:
     return f"{base.rstrip('/')}{path}" if base else path
 
 
-def as_json(row: PredictionRecord, review: Review | None) -> dict:
+def as_json(row: Result, review: Review | None) -> dict:
     """A result with its latest review (None while unreviewed)."""
     return {
         "id": row.id,

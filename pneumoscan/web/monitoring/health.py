@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pneumoscan.web import db
 from pneumoscan.web.accounts.guard import open_demo
 from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.models import PredictionRecord, utc_now
+from pneumoscan.web.models import Result, utc_now
 from pneumoscan.web.storage import upload_store
 
 bp = Blueprint("health", __name__)
@@ -44,7 +44,7 @@ def database_writable() -> str:
     try:
         with db.database().engine.connect() as connection, connection.begin() as transaction:
             row = {"id": str(uuid.uuid4()), "created_at": utc_now(), **_PROBE_ROW}
-            connection.execute(insert(PredictionRecord).values(**row))
+            connection.execute(insert(Result).values(**row))
             upload_store().add_probe_rows(connection, row["id"])
             transaction.rollback()
         return "ok"

@@ -28,7 +28,7 @@ from pneumoscan.metrics import (
     roc_curve,
 )
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web.models import PredictionRecord, RefusalCount
+from pneumoscan.web.models import RefusalCount, Result
 from pneumoscan.web.results import site_threshold
 from pneumoscan.web.results.reviews import latest_review
 
@@ -49,8 +49,8 @@ def uploads(session: Session, today: date) -> dict:
     """Uploads per day (zero-filled), the share flagged as pneumonia and the probabilities' histogram."""
     first = today - timedelta(days=UPLOAD_DAYS - 1)
     rows = session.execute(
-        select(PredictionRecord.created_at, PredictionRecord.probability, PredictionRecord.label).where(
-            PredictionRecord.created_at >= _start_of(first)
+        select(Result.created_at, Result.probability, Result.label).where(
+            Result.created_at >= _start_of(first)
         )
     ).all()
     per_day = Counter(created.date() for created, _, _ in rows)
@@ -100,9 +100,9 @@ def performance(session: Session, model_version: str) -> dict:
     review = latest_review()
     unsure = session.scalar(
         select(func.count())
-        .select_from(PredictionRecord)
-        .join(review, review.prediction_id == PredictionRecord.id)
-        .where(PredictionRecord.model_version == model_version, review.finding == "UNSURE")
+        .select_from(Result)
+        .join(review, review.prediction_id == Result.id)
+        .where(Result.model_version == model_version, review.finding == "UNSURE")
     )
     confusion = confusion_counts(cases.labels, cases.probabilities >= cases.thresholds)
     both = cases.normal > 0 and cases.pneumonia > 0
@@ -143,9 +143,9 @@ def weekly_drift(session: Session, model_version: str, model_dir: Path, today: d
         reference = None
     monday = today - timedelta(days=today.weekday()) - timedelta(weeks=DRIFT_WEEKS - 1)
     rows = session.execute(
-        select(PredictionRecord.created_at, PredictionRecord.gate_reading).where(
-            PredictionRecord.model_version == model_version,
-            PredictionRecord.created_at >= _start_of(monday),
+        select(Result.created_at, Result.gate_reading).where(
+            Result.model_version == model_version,
+            Result.created_at >= _start_of(monday),
         )
     ).all()
     by_week: dict[date, list[dict]] = defaultdict(list)

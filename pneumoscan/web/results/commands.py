@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit, db
-from pneumoscan.web.models import PredictionRecord, User
+from pneumoscan.web.models import Result, User
 from pneumoscan.web.results import retention
 from pneumoscan.web.results.upload_flow import save_result
 from pneumoscan.web.storage import STORAGES, Store, make_store, upload_store
@@ -30,12 +30,12 @@ from pneumoscan.web.storage import STORAGES, Store, make_store, upload_store
 ROWS_ENTRY = "predictions.json"
 FILES_FOLDER = "files/"
 # The uploader travels as an email: account ids differ between databases.
-COLUMNS = [column.key for column in PredictionRecord.__table__.columns if column.key != "uploaded_by_id"]
+COLUMNS = [column.key for column in Result.__table__.columns if column.key != "uploaded_by_id"]
 
 storage = AppGroup("storage", help="Move stored images and heatmaps between STORAGE backends.")
 
 
-def _file_names(row: PredictionRecord) -> list[str]:
+def _file_names(row: Result) -> list[str]:
     return [row.image_path, row.heatmap_path]
 
 
@@ -47,9 +47,7 @@ def _read(store: Store, name: str, session: Session) -> bytes:
 
 
 def _all_rows(session: Session):
-    return session.scalars(
-        select(PredictionRecord).order_by(PredictionRecord.created_at, PredictionRecord.id)
-    )
+    return session.scalars(select(Result).order_by(Result.created_at, Result.id))
 
 
 @storage.command("migrate")
@@ -103,13 +101,13 @@ def export_data(archive: Path) -> None:
 def import_data(archive: Path) -> None:
     """Restore the results in ARCHIVE (from export-data) into an empty database, ids and times kept."""
     session, store = db.session(), upload_store()
-    if session.scalar(select(func.count()).select_from(PredictionRecord)):
+    if session.scalar(select(func.count()).select_from(Result)):
         raise click.ClickException("the database already holds results; import-data needs an empty one")
     with zipfile.ZipFile(archive) as bundle:
         records = json.loads(bundle.read(ROWS_ENTRY))
         account_ids = dict(session.execute(select(User.email, User.id)).all())
         for record in records:
-            row = PredictionRecord(
+            row = Result(
                 **{key: record[key] for key in COLUMNS if key != "created_at"},
                 created_at=datetime.fromisoformat(record["created_at"]),
                 uploaded_by_id=account_ids.get(record.get("uploaded_by")),

@@ -13,7 +13,7 @@ from flask import Response
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit
-from pneumoscan.web.models import PredictionRecord, Review, utc_now
+from pneumoscan.web.models import Result, Review, utc_now
 from pneumoscan.web.results.queries import HistoryFilters, filtered
 from pneumoscan.web.results.reviews import review_state
 
@@ -44,7 +44,7 @@ def safe_cell(value: object) -> object:
     return value
 
 
-def csv_row(row: PredictionRecord, review: Review | None) -> list[object]:
+def csv_row(row: Result, review: Review | None) -> list[object]:
     """One result as the CSV's cells, in COLUMNS order."""
     cells = [
         row.id,

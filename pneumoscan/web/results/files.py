@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, abort, send_file
 
 from pneumoscan.web import db
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.models import Result
 from pneumoscan.web.storage import CONTENT_TYPES, upload_store
 
 bp = Blueprint("files", __name__)
@@ -16,7 +16,7 @@ bp = Blueprint("files", __name__)
 
 def _serve(prediction_id, column: str):
     """Stored names are unique and their bytes never change, so the name is the ETag."""
-    row = db.session().get(PredictionRecord, str(prediction_id))
+    row = db.session().get(Result, str(prediction_id))
     name = getattr(row, column) if row is not None else None
     source = upload_store().read(name, db.session()) if name is not None else None
     if source is None:

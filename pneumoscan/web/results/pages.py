@@ -14,7 +14,7 @@ from pneumoscan.formats import ACCEPTED_LABELS, NOT_KEPT_LABELS
 from pneumoscan.web import db
 from pneumoscan.web.accounts.guard import admin_required
 from pneumoscan.web.forms import ConfirmForm
-from pneumoscan.web.models import PredictionRecord, User
+from pneumoscan.web.models import Result, User
 from pneumoscan.web.queryargs import MAX_QUERY_INT, int_arg, page_count
 from pneumoscan.web.results import queries, retention, reviews
 from pneumoscan.web.results.case_reference import HELP as CASE_REFERENCE_HELP
@@ -55,7 +55,7 @@ class Outcome(NamedTuple):
     """What became of one file of an upload of several: its result, or why it was refused."""
 
     name: str
-    result: PredictionRecord | None
+    result: Result | None
     refusal: ImageRejected | None
 
 
@@ -96,7 +96,7 @@ def index():
     ), status
 
 
-def render_result(row: PredictionRecord, review_form: ReviewForm, status: int = 200):
+def render_result(row: Result, review_form: ReviewForm, status: int = 200):
     """The result page with its review history; `review_form` may carry errors to show."""
     return render_template(
         "result.html",

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from pneumoscan.model_card import CLASS_NAMES
-from pneumoscan.web.models import PredictionRecord, Review
+from pneumoscan.web.models import Result, Review
 from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
 from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_condition
 
@@ -84,26 +84,26 @@ def filtered(filters: HistoryFilters) -> Select:
     """(result, its latest review or None) rows matching `filters`, newest first. Dates are UTC days;
     `to` includes its whole day."""
     latest = latest_review()
-    query = select(PredictionRecord, latest).outerjoin(latest, latest.prediction_id == PredictionRecord.id)
+    query = select(Result, latest).outerjoin(latest, latest.prediction_id == Result.id)
     if filters.estimate:
-        query = query.where(PredictionRecord.label == filters.estimate)
+        query = query.where(Result.label == filters.estimate)
     if filters.review:
         query = query.where(state_condition(filters.review, latest))
     if filters.uploader is not None:
-        query = query.where(PredictionRecord.uploaded_by_id == filters.uploader)
+        query = query.where(Result.uploaded_by_id == filters.uploader)
     if filters.date_from:
-        query = query.where(PredictionRecord.created_at >= _start_of(filters.date_from))
+        query = query.where(Result.created_at >= _start_of(filters.date_from))
     if filters.date_to:
-        query = query.where(PredictionRecord.created_at < _start_of(filters.date_to + timedelta(days=1)))
+        query = query.where(Result.created_at < _start_of(filters.date_to + timedelta(days=1)))
     if filters.case:
         pattern = _like_pattern(filters.case)
-        query = query.where(func.lower(PredictionRecord.case_reference).like(pattern, escape="\\"))
-    return query.order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
+        query = query.where(func.lower(Result.case_reference).like(pattern, escape="\\"))
+    return query.order_by(Result.created_at.desc(), Result.id.desc())
 
 
 def page(
     session: Session, filters: HistoryFilters, limit: int, offset: int
-) -> tuple[int, list[tuple[PredictionRecord, Review | None]]]:
+) -> tuple[int, list[tuple[Result, Review | None]]]:
     """How many results match, and one page of them with their latest reviews."""
     query = filtered(filters)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0

@@ -15,13 +15,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import audit
-from pneumoscan.web.models import PredictionRecord, Review, utc_now
+from pneumoscan.web.models import Result, Review, utc_now
 from pneumoscan.web.storage import Store
 
 
-def delete_result(
-    session: Session, store: Store, row: PredictionRecord, action: str = audit.DELETE
-) -> list[str]:
+def delete_result(session: Session, store: Store, row: Result, action: str = audit.DELETE) -> list[str]:
     """Deletes one result in `session`; returns the file names to remove once it is committed."""
     files = [row.image_path, row.heatmap_path]
     audit.add(session, action, target_id=row.id)
@@ -37,9 +35,7 @@ def purge(session: Session, store: Store, retention_days: int, batch: int = 200)
     names to remove once the deletion is committed."""
     before = utc_now() - timedelta(days=retention_days)
     removed, files = 0, []
-    while rows := session.scalars(
-        select(PredictionRecord).where(PredictionRecord.created_at < before).limit(batch)
-    ).all():
+    while rows := session.scalars(select(Result).where(Result.created_at < before).limit(batch)).all():
         for row in rows:
             files += delete_result(session, store, row, audit.PURGE)
         removed += len(rows)

@@ -10,7 +10,7 @@ from sqlalchemy.orm.util import AliasedClass
 
 from pneumoscan.errors import Refused
 from pneumoscan.web import audit
-from pneumoscan.web.models import FINDINGS, PredictionRecord, Review, User
+from pneumoscan.web.models import FINDINGS, Result, Review, User
 
 MAX_NOTE_LENGTH = 1000
 UNSURE = "UNSURE"
@@ -66,9 +66,7 @@ def check_review(finding: object, note: object) -> tuple[str, str | None]:
     return finding, note or None
 
 
-def add_review(
-    session: Session, prediction: PredictionRecord, finding: object, note: object, reviewer: User
-) -> Review:
+def add_review(session: Session, prediction: Result, finding: object, note: object, reviewer: User) -> Review:
     """Adds a new version of the result's review, with its audit event, and flushes; the caller commits.
 
     Earlier versions stay. Two reviewers saving at the same instant cannot both get a version
@@ -106,12 +104,12 @@ def review_state(label: str, review: Review | None) -> str:
 
 
 def state_condition(state: str, latest: AliasedClass) -> ColumnElement[bool]:
-    """review_state(...) == state, as SQL over PredictionRecord outer-joined with `latest`."""
+    """review_state(...) == state, as SQL over Result outer-joined with `latest`."""
     conditions = {
         "unreviewed": latest.id.is_(None),
         "unsure": latest.finding == UNSURE,
-        "agreed": latest.finding == PredictionRecord.label,
-        "disagreed": and_(latest.finding != PredictionRecord.label, latest.finding != UNSURE),
+        "agreed": latest.finding == Result.label,
+        "disagreed": and_(latest.finding != Result.label, latest.finding != UNSURE),
     }
     return conditions[state]
 

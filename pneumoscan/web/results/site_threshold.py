@@ -19,7 +19,7 @@ from pneumoscan.metrics import classification_report, pick_threshold
 from pneumoscan.model_card import ModelCard
 from pneumoscan.threshold import pick_threshold_with_interval
 from pneumoscan.web.db import make_engine
-from pneumoscan.web.models import PredictionRecord, SiteThreshold
+from pneumoscan.web.models import Result, SiteThreshold
 from pneumoscan.web.results.reviews import latest_review
 
 MIN_PER_CLASS = 30
@@ -91,10 +91,10 @@ def reviewed_cases(session: Session, model_version: str) -> ReviewedCases:
     """Each result's latest review, when it says PNEUMONIA or NORMAL, for one model version."""
     review = latest_review()
     rows = session.execute(
-        select(review.finding, PredictionRecord.probability, PredictionRecord.threshold)
-        .join(review, review.prediction_id == PredictionRecord.id)
-        .where(PredictionRecord.model_version == model_version, review.finding.in_(("PNEUMONIA", "NORMAL")))
-        .order_by(PredictionRecord.created_at, PredictionRecord.id)
+        select(review.finding, Result.probability, Result.threshold)
+        .join(review, review.prediction_id == Result.id)
+        .where(Result.model_version == model_version, review.finding.in_(("PNEUMONIA", "NORMAL")))
+        .order_by(Result.created_at, Result.id)
     ).all()
     return ReviewedCases(
         labels=np.array([finding == "PNEUMONIA" for finding, _, _ in rows], dtype=int),

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pneumoscan.web import db, storage
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.models import Result
 from pneumoscan.web.storage import ORPHAN_WINDOW_SECONDS, Store, upload_store
 
 EXTENSION = "pneumoscan.sweeper"
@@ -43,11 +43,7 @@ def sweep_orphans(
     ids = list(groups)
     known: set[str] = set()
     for start in range(0, len(ids), batch):
-        known.update(
-            session.scalars(
-                select(PredictionRecord.id).where(PredictionRecord.id.in_(ids[start : start + batch]))
-            )
-        )
+        known.update(session.scalars(select(Result.id).where(Result.id.in_(ids[start : start + batch]))))
     orphans = [name for prediction_id in ids if prediction_id not in known for name in groups[prediction_id]]
     store.remove(orphans)
     return len(orphans)

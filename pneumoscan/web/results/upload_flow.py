@@ -20,7 +20,7 @@ from pneumoscan.pixels_only import pixels_only
 from pneumoscan.png import encode_png
 from pneumoscan.web import audit, db
 from pneumoscan.web.modelcache import predictor
-from pneumoscan.web.models import PredictionRecord, User, utc_now
+from pneumoscan.web.models import Result, User, utc_now
 from pneumoscan.web.results import refusals, site_threshold
 from pneumoscan.web.results.filenames import sanitise_filename
 from pneumoscan.web.server.security import request_id
@@ -35,7 +35,7 @@ def record_upload(
     session: Session,
     uploaded_by: User | None = None,
     case_reference: str | None = None,
-) -> PredictionRecord:
+) -> Result:
     """Estimate an upload and keep it, with its audit event; raises ImageRejected for uploads we refuse.
 
     The row is committed only after both files are in place (or, in the database store, in
@@ -56,7 +56,7 @@ def record_upload(
     else:
         original, extension = encode_png(decoded.gray), PNG.stored_suffix
     prediction_id = str(uuid.uuid4())
-    row = PredictionRecord(
+    row = Result(
         id=prediction_id,
         created_at=utc_now(),
         original_filename=sanitise_filename(filename) if filename is not None else "",
@@ -81,9 +81,7 @@ def record_upload(
     return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
 
 
-def save_result(
-    row: PredictionRecord, files: dict[str, bytes], store: Store, session: Session
-) -> PredictionRecord:
+def save_result(row: Result, files: dict[str, bytes], store: Store, session: Session) -> Result:
     """Place the files, then commit the row; if the commit fails the files go too (uploads, imports)."""
     placed = store.put(files, session)
     try:
@@ -109,7 +107,7 @@ def scoring_slot(slots: int) -> threading.BoundedSemaphore:
         return _slots.setdefault(slots, threading.BoundedSemaphore(slots))
 
 
-def record_from_request(upload: FileStorage, case_reference: str | None = None) -> PredictionRecord:
+def record_from_request(upload: FileStorage, case_reference: str | None = None) -> Result:
     """record_upload with the current app's model, store, request session and signed-in user;
     `case_reference` has been through clean_case_reference.
 
