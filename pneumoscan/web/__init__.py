@@ -17,7 +17,7 @@ from pneumoscan.web import db, storage
 from pneumoscan.web.accounts import admin, guard, own_account, signin
 from pneumoscan.web.accounts import commands as account_commands
 from pneumoscan.web.api import routes as api
-from pneumoscan.web.config import INSTANCE_PATH, REPO_ROOT, from_environment
+from pneumoscan.web.config import INSTANCE_PATH, from_environment
 from pneumoscan.web.monitoring import dashboard, health, threshold_page
 from pneumoscan.web.results import commands as result_commands
 from pneumoscan.web.results import files, pages, sweeper
@@ -32,12 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     Fails at once if MODEL_DIR holds no model. The model itself is loaded on first use, once
     per process (pneumoscan.web.modelcache), so building an app is cheap.
     """
-    app = Flask(
-        __name__,
-        template_folder=str(REPO_ROOT / "templates"),
-        static_folder=str(REPO_ROOT / "static"),
-        instance_path=str(INSTANCE_PATH),
-    )
+    app = Flask(__name__, instance_path=str(INSTANCE_PATH))
     app.config.from_mapping(from_environment(Path(app.instance_path), test_config))
     model_card = Path(app.config["MODEL_DIR"]) / CARD_FILE
     if not model_card.is_file():
