@@ -1,7 +1,7 @@
-"""Geometry of the dashboard's charts, drawn as inline SVG by templates/_charts.html.
+"""Geometry of the dashboard's charts, drawn as inline SVG by the _charts.html template.
 
 Drawn on the server so the page needs no JavaScript and the CSP stays strict: the SVG uses
-presentation attributes and classes from static/style.css, never a style attribute.
+presentation attributes and classes from style.css, never a style attribute.
 """
 
 from __future__ import annotations
