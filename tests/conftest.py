@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import shutil
@@ -11,8 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flask.testing import FlaskClient
+from PIL import Image
 from werkzeug.serving import make_server
 
 from pneumoscan.dataset import training_folder
@@ -370,3 +373,12 @@ def loaded_images(page) -> list[dict]:
         "() => Array.from(document.images)"
         ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
     )
+
+
+def colour_png() -> bytes:
+    """A colourful picture: a photograph, not an X-ray."""
+    ramp = np.linspace(0, 255, 256, dtype=np.uint8)
+    pixels = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 255 - ramp[:, None]), axis=-1)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
+    return buffer.getvalue()

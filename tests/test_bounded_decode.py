@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import attack_files
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.limits import DECODE_MAX_PIXELS
+from tests import attack_files
 
 SIDE = 3000  # 9 megapixels: over DECODE_MAX_PIXELS, reduced by 2
 

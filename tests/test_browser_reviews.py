@@ -7,9 +7,8 @@ from __future__ import annotations
 import io
 import re
 
-from conftest import csp_violations, loaded_images, sign_in_browser
+from conftest import colour_png, csp_violations, loaded_images, sign_in_browser
 from PIL import Image
-from test_web_pages import colour_png
 
 RESULT_URL = re.compile(r"/predictions/[0-9a-f-]{36}$")
 

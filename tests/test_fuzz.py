@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.attack_files import chest_like
 from pneumoscan.dataset import training_folder
 from pneumoscan.decode import DecodedImage, decode_image
 from pneumoscan.errors import ImageRejected
+from tests.attack_files import chest_like
 from tests.test_dicom import make_dicom
 
 # Decoders remark on garbage with UserWarnings (corrupt EXIF, unknown DICOM tags); refusals are checked.

@@ -8,7 +8,7 @@ import io
 import re
 
 import pytest
-from test_web_pages import colour_png
+from conftest import colour_png
 
 from pneumoscan.web import db
 from pneumoscan.web.models import Result

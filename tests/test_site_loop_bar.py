@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_site_threshold import policy_threshold, proposed_value
 
 from pneumoscan.dataset import external_folder
 from pneumoscan.decode import decode_image
 from pneumoscan.inference import Predictor
 from pneumoscan.model_card import CLASS_NAMES
+from tests.threshold_checks import policy_threshold, proposed_value
 
 PER_CLASS = 40
 

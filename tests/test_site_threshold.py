@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +16,10 @@ from sqlalchemy import select
 
 from pneumoscan.model_card import ModelCard
 from pneumoscan.web.models import AuditEvent, Result, SiteThreshold
+from tests.threshold_checks import policy_threshold, proposed_value
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def policy_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """Highest specificity with sensitivity >= 0.95, from scikit-learn's ROC curve: the midpoint
-    between the chosen score and the next lower one (as the model card's threshold is picked)."""
-    fpr, tpr, thresholds = sklearn_metrics.roc_curve(labels, probabilities, drop_intermediate=False)
-    chosen = thresholds[np.flatnonzero(tpr >= 0.95)[0]]
-    below = probabilities[probabilities < chosen]
-    return float((chosen + (below.max() if below.size else 0.0)) / 2)
 
 
 def add_reviewed(app, normals, pneumonias, version=None) -> None:
@@ -50,12 +41,6 @@ def add_reviewed(app, normals, pneumonias, version=None) -> None:
 def overlapping_cases(seed: int = 11, normal: int = 40, pneumonia: int = 45):
     rng = np.random.default_rng(seed)
     return rng.beta(2, 5, normal), rng.beta(5, 2, pneumonia)
-
-
-def proposed_value(page: str) -> str:
-    match = re.search(r'name="threshold" value="([^"]+)"', page)
-    assert match, "no proposal on the page"
-    return match.group(1)
 
 
 def test_proposal_is_the_roc_policy_applied_to_the_reviewed_cases(app, users):

@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+from conftest import colour_png
 from PIL import Image
 
 from pneumoscan.decode import decode_image
@@ -16,15 +17,6 @@ from pneumoscan.web.models import Result
 from pneumoscan.web.server.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
-
-
-def colour_png() -> bytes:
-    """A colourful picture: a photograph, not an X-ray."""
-    ramp = np.linspace(0, 255, 256, dtype=np.uint8)
-    pixels = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 255 - ramp[:, None]), axis=-1)
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csrf_token, xray_paths):
