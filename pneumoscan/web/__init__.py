@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pneumoscan.model_card import CARD_FILE
 from pneumoscan.web import db, storage
-from pneumoscan.web.accounts import admin, guard, own_account, signin
+from pneumoscan.web.accounts import admin, first_run, guard, own_account, signin
 from pneumoscan.web.accounts import commands as account_commands
 from pneumoscan.web.api import routes as api
 from pneumoscan.web.config import INSTANCE_PATH, from_environment
@@ -69,7 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.logger.warning("ADMIN_PASSWORD_HASH is retired and ignored; create accounts instead (README)")
     if click.get_current_context(silent=True) is None:
         try:
-            guard.announce_setup_code(app)
+            first_run.announce_setup_code(app)
         except SQLAlchemyError:
             app.logger.warning("database unavailable at start; cannot tell whether an account exists")
     return app

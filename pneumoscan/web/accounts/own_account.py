@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from pneumoscan.web import audit, db
-from pneumoscan.web.accounts import guard, rules, tokens
+from pneumoscan.web.accounts import rules, sessions, tokens
 from pneumoscan.web.accounts.forms import ChangePasswordForm, TokenForm
 from pneumoscan.web.forms import ConfirmForm
 
@@ -50,7 +50,7 @@ def change_password():
     user = current_user._get_current_object()
     rules.set_password(database, user, form.password.data)
     audit.add(database, audit.ACCOUNT_PASSWORD, target_id=user.id, detail="own password changed")
-    guard.sign_in(user)
+    sessions.sign_in(user)
     database.commit()
     flash("password changed; other browsers were signed out")
     return redirect(url_for("account.show"), code=303)

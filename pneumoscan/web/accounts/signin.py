@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import TooManyRequests
 
 from pneumoscan.web import audit, db
-from pneumoscan.web.accounts import guard, rules, throttle
+from pneumoscan.web.accounts import demo, first_run, rules, sessions, throttle
 from pneumoscan.web.accounts.forms import LoginForm, SetupForm
 from pneumoscan.web.forms import ConfirmForm
 from pneumoscan.web.server.rate_limits import sign_in_limited
@@ -57,7 +57,7 @@ def _count_failure(buckets: list[str], email: str) -> None:
 @bp.route("/login", methods=["GET", "POST"])
 @sign_in_limited
 def login():
-    if not guard.accounts_exist():
+    if not demo.accounts_exist():
         return redirect(url_for("auth.setup" if not current_app.config["OPEN_DEMO"] else "pages.index"))
     form = LoginForm()
     if form.validate_on_submit():
@@ -68,7 +68,7 @@ def login():
         user = rules.find(database, email)
         if rules.check_password(user, form.password.data):
             throttle.record_success(database, buckets)
-            guard.sign_in(user)
+            sessions.sign_in(user)
             audit.add(database, audit.SIGN_IN, target_id=user.id, user=user)
             database.commit()
             return redirect(_safe_next(request.args.get("next")), code=303)
@@ -83,7 +83,7 @@ def logout():
         abort(400, "the sign-out form expired; reload the page and try again")
     database = db.session()
     audit.add(database, audit.SIGN_OUT)
-    guard.sign_out()
+    sessions.sign_out()
     database.commit()
     flash("signed out")
     return redirect(url_for("auth.login"), code=303)
@@ -93,13 +93,13 @@ def logout():
 @sign_in_limited
 def setup():
     """Creates the first admin; gone once any account exists."""
-    if guard.accounts_exist():
+    if demo.accounts_exist():
         return redirect(url_for("auth.login"))
     form = SetupForm()
     if form.validate_on_submit():
         buckets = throttle.buckets("first-run setup", request.remote_addr)
         _refuse_while_locked(buckets)
-        expected = guard.setup_code(current_app.config["SECRET_KEY"])
+        expected = first_run.setup_code(current_app.config["SECRET_KEY"])
         database = db.session()
         if not hmac.compare_digest(form.code.data.strip().lower(), expected):
             throttle.record_failure(database, buckets)
@@ -114,7 +114,7 @@ def setup():
                 form.email.errors.append(str(error))
             else:
                 audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail="first admin", user=user)
-                guard.sign_in(user)
+                sessions.sign_in(user)
                 database.commit()
                 return redirect(url_for("pages.index"), code=303)
     return render_template("setup.html", form=form), 400 if form.errors else 200

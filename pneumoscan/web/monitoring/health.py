@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from pneumoscan.web import db
-from pneumoscan.web.accounts.guard import open_demo
+from pneumoscan.web.accounts.demo import open_demo
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import Result, utc_now
 from pneumoscan.web.storage import upload_store
