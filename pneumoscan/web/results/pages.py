@@ -100,7 +100,7 @@ def render_result(row: Result, review_form: ReviewForm, status: int = 200):
     """The result page with its review history; `review_form` may carry errors to show."""
     return render_template(
         "result.html",
-        prediction=row,
+        result=row,
         reviews=reviews.versions(db.session(), row.id),
         review_form=review_form,
         delete_form=ConfirmForm(formdata=None),
