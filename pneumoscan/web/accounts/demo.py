@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from pneumoscan.web import db
 from pneumoscan.web.accounts import rules
 
-EXTENSION = "pneumoscan.access"
+EXTENSION = "pneumoscan.accounts"
 
 
 class AccessState:

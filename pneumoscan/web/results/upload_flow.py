@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 
 from flask import current_app
@@ -23,6 +22,7 @@ from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import Result, User, utc_now
 from pneumoscan.web.results import refusals, site_threshold
 from pneumoscan.web.results.filenames import sanitise_filename
+from pneumoscan.web.results.scoring_slots import scoring_slot
 from pneumoscan.web.server.security import request_id
 from pneumoscan.web.storage import Store, upload_store
 
@@ -92,19 +92,6 @@ def save_result(row: Result, files: dict[str, bytes], store: Store, session: Ses
         store.remove(placed)
         raise
     return row
-
-
-_slots: dict[int, threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
-
-
-def scoring_slot(slots: int) -> threading.BoundedSemaphore:
-    """At most `slots` uploads of a process are read into memory, decoded and estimated at once,
-    whatever the number of request threads: the threads are there so slow clients cannot starve
-    the others, and these steps are what cost memory (a waiting upload stays in werkzeug's
-    temporary file)."""
-    with _slots_lock:
-        return _slots.setdefault(slots, threading.BoundedSemaphore(slots))
 
 
 def record_from_request(upload: FileStorage, case_reference: str | None = None) -> Result:
