@@ -5,7 +5,7 @@ a bare Keras Xception forward pass for comparison (TensorFlow is imported here, 
 process, never when serving), API latency with one gunicorn worker started from the Procfile,
 uploads/s with 8 clients and the Procfile's settings, resident memory per worker, import and
 first-request time, the size of a fresh serving environment, the peak memory of a worker
-answering each hostile file of the adversarial review (benchmarks/attack_files.py), and a
+answering each hostile file of the adversarial review (tests/attack_files.py), and a
 health check plus an upload timed under 8 slow-body and 50 idle connections.
 
     python -m benchmarks.bench [--skip-keras] [--skip-venv-size] [--skip-load] [--skip-attacks]
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks import attack_files
 from pneumoscan.decode import decode_image
 from pneumoscan.model_card import ModelCard
 from scripts.load_test import (
@@ -39,6 +38,7 @@ from scripts.load_test import (
     verify_stored,
     xray_paths,
 )
+from tests import attack_files
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "model_weights"

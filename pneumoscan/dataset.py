@@ -13,6 +13,8 @@ from pneumoscan.formats import IMAGE_SUFFIXES
 from pneumoscan.model_card import CLASS_NAMES
 
 DATA_ENV = "PNEUMOSCAN_DATA"
+# The checkout is the package's parent; the shared data sit beside it.
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_"),
@@ -23,7 +25,7 @@ _PATIENT_PATTERNS = (
 
 def data_root() -> Path:
     """The shared data folder: $PNEUMOSCAN_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get(DATA_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT)
 
 
 def training_folder() -> Path:

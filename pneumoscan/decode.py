@@ -37,9 +37,9 @@ from PIL import ExifTags, Image
 
 from pneumoscan import dicom
 from pneumoscan.errors import ImageRejected
-from pneumoscan.formats import ACCEPTED, detect
+from pneumoscan.formats import describe_unsupported, detect
 from pneumoscan.limits import DECODE_MAX_PIXELS, MAX_PIXELS
-from pneumoscan.pixels_only import png_chunk
+from pneumoscan.png import png_chunk, png_chunks
 
 MIN_SIDE = 64
 STRIP_BYTES = 4 * 1024 * 1024
@@ -57,18 +57,6 @@ _ORIENTATION = {
 # PNG layouts decoded in strips: (bit depth, colour type) -> Pillow raw mode of one row.
 _STRIP_RAWMODES = {(8, 0): "L", (16, 0): "I;16B", (8, 2): "RGB", (8, 3): "P", (8, 4): "LA", (8, 6): "RGBA"}
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_SIGNATURES = (
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"\xd0\xcf\x11\xe0", "a Microsoft Office document"),
-    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
-    (b"\xffO\xffQ", "a JPEG 2000 image"),
-    (b"\x00\x00\x01\x00", "an icon file"),
-)
 
 
 @dataclass(frozen=True)
@@ -128,14 +116,14 @@ def decode_image(data: bytes) -> DecodedImage:
         raise ImageRejected("the uploaded file is empty", 400)
     fmt = detect(data)
     if fmt is None:
-        raise ImageRejected(_describe_unsupported(data), 415)
+        raise ImageRejected(describe_unsupported(data), 415)
     return DECODERS[fmt.name](data)
 
 
 def _decode_dicom(data: bytes) -> DecodedImage:
     dataset = dicom.parse(data)
     if dataset is None:
-        raise ImageRejected(_describe_unsupported(data), 415)
+        raise ImageRejected(describe_unsupported(data), 415)
     check_dimensions(*dicom.validate(dataset))
     return _from_pixels(dicom.to_pixels(dataset), "dicom")
 
@@ -214,19 +202,6 @@ def _reduction(width: int, height: int) -> int:
     return max(1, math.ceil(math.sqrt(width * height / DECODE_MAX_PIXELS)))
 
 
-def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
-    """(type, payload) of each PNG chunk, up to IEND; payloads are views, not copies."""
-    view = memoryview(data)
-    pos = 8  # after the signature
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = bytes(data[pos + 4 : pos + 8])
-        yield kind, view[pos + 8 : pos + 8 + length]
-        if kind == b"IEND":
-            return
-        pos += 12 + length
-
-
 def _png_in_strips(data: bytes, width: int, height: int) -> tuple[Image.Image, int]:
     """A large PNG decoded a few MB of rows at a time, each strip reduced before the next is read.
 
@@ -235,7 +210,7 @@ def _png_in_strips(data: bytes, width: int, height: int) -> tuple[Image.Image, i
     decode exactly; its data is stored uncompressed (level 0 costs a copy, level 1 is 17x
     slower). Returns the reduced image and the EXIF orientation.
     """
-    chunks = list(_png_chunks(data))
+    chunks = list(png_chunks(data))
     header = next((bytes(payload) for kind, payload in chunks if kind == b"IHDR"), b"")
     if len(header) != 13:
         raise ImageRejected("the PNG file is damaged: it has no valid header; upload the complete file", 422)
@@ -393,66 +368,6 @@ def _stretch_to_uint8(wide: np.ndarray) -> np.ndarray:
     scaled -= low
     scaled *= 255.0 / (high - low)
     return np.rint(scaled, out=scaled).astype(np.uint8)
-
-
-def _describe_unsupported(data: bytes) -> str:
-    """A specific message for content we do not read, naming what it appears to be."""
-    what = _binary_kind(data) or _text_kind(data[:4096])
-    if what is None:
-        return f"this file type is not recognised; {ACCEPTED}"
-    return f"this file is {what}, not an X-ray image; {ACCEPTED}"
-
-
-def _binary_kind(data: bytes) -> str | None:
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        animated = b"NETSCAPE2.0" in data or b"ANIMEXTS1.0" in data
-        return "an animated GIF" if animated else "a GIF image"
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "a WebP image"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"avif"):
-        return "a HEIC/AVIF photo"
-    if data.startswith(b"BM") and data[6:10] == b"\x00\x00\x00\x00":
-        return "a BMP image"
-    if data.startswith((b"II*\x00", b"MM\x00*")):
-        pages = _tiff_pages(data)
-        return f"a multi-page TIFF ({pages} pages)" if pages > 1 else "a TIFF image"
-    for magic, what in _SIGNATURES:
-        if data.startswith(magic):
-            return what
-    return None
-
-
-def _tiff_pages(data: bytes) -> int:
-    """Page count from the TIFF directory chain (no pixels decoded); 1 if unreadable."""
-    try:
-        with Image.open(io.BytesIO(data), formats=["TIFF"]) as image:
-            return int(getattr(image, "n_frames", 1))
-    except Exception:  # a malformed TIFF is refused either way; only the wording is at stake
-        return 1
-
-
-def _text_kind(head: bytes) -> str | None:
-    """Name text content (HTML, SVG, XML, plain text) from its first few KB."""
-    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            text = head[len(bom) :].decode(encoding, errors="replace")
-            break
-    else:
-        if b"\x00" in head:
-            return None
-        text = head.decode("utf-8", errors="replace")
-    odd = sum(1 for ch in text if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\n\r\f"))
-    if odd > max(2, len(text) // 100):
-        return None
-    lowered = text.lstrip().lower()
-    if lowered.startswith("<"):
-        if "<svg" in lowered:
-            return "an SVG drawing"
-        if "<html" in lowered or lowered.startswith("<!doctype html"):
-            return "an HTML page"
-        if lowered.startswith("<?xml"):
-            return "an XML document"
-    return "a text file"
 
 
 # One decoder for each entry of `pneumoscan.formats.FORMATS`, by name.

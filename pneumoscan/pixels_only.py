@@ -13,9 +13,10 @@ the one that was scored.
 from __future__ import annotations
 
 import struct
-import zlib
 
 from PIL import ExifTags, Image
+
+from pneumoscan.png import png_chunk
 
 _PNG_KEEP = {b"IHDR", b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"IDAT", b"IEND"}
 _APP0, _APP15, _APP14, _COM, _SOS, _EOI = 0xE0, 0xEF, 0xEE, 0xFE, 0xDA, 0xD9
@@ -103,8 +104,3 @@ def _png(data: bytes, orientation: int) -> bytes | None:
             return bytes(out)
         pos = end
     return None
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    """One PNG chunk: length, type, payload and CRC."""
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))

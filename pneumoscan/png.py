@@ -1,6 +1,11 @@
-"""PNG encoding of the pictures the app stores: heatmap overlays and pixels of converted uploads."""
+"""PNG: encoding the pictures the app stores (heatmap overlays, pixels of converted uploads), and
+the chunk helpers that decoding in strips and stripping metadata share."""
 
 from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -25,3 +30,21 @@ def encode_png(image: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("PNG encoding failed")
     return buffer.tobytes()
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """One PNG chunk: length, type, payload and CRC."""
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """(type, payload) of each PNG chunk, up to IEND; payloads are views, not copies."""
+    view = memoryview(data)
+    pos = 8  # after the signature
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = bytes(data[pos + 4 : pos + 8])
+        yield kind, view[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
+        pos += 12 + length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 import shutil
@@ -11,8 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flask.testing import FlaskClient
+from PIL import Image
 from werkzeug.serving import make_server
 
 from pneumoscan.dataset import training_folder
@@ -206,13 +209,14 @@ class Accounts:
     """An admin and a clinician on one app, with helpers to sign a client in and make tokens."""
 
     def __init__(self, app) -> None:
-        from pneumoscan.web import accounts, db
+        from pneumoscan.web import db
+        from pneumoscan.web.accounts import rules
 
         self.app = app
         with app.app_context():
             session = db.session()
-            self.admin = accounts.create(session, "ada@clinic.example", "Dr Ada Admin", "admin", PASSWORD)
-            self.clinician = accounts.create(
+            self.admin = rules.create(session, "ada@clinic.example", "Dr Ada Admin", "admin", PASSWORD)
+            self.clinician = rules.create(
                 session, "cy@clinic.example", "Dr Cy Clinician", "clinician", PASSWORD
             )
             session.commit()
@@ -226,7 +230,8 @@ class Accounts:
         return client
 
     def token(self, user, name: str = "test") -> str:
-        from pneumoscan.web import db, tokens
+        from pneumoscan.web import db
+        from pneumoscan.web.accounts import tokens
 
         with self.app.app_context():
             _row, token = tokens.issue(db.session(), user, name)
@@ -263,7 +268,7 @@ def add_result(
     ...; the last one counts) with no reviewer; `uploaded_by` is a user (only its id is read).
     """
     from pneumoscan.web import db
-    from pneumoscan.web.models import PredictionRecord, Review, utc_now
+    from pneumoscan.web.models import Result, Review, utc_now
 
     if probability is None:
         probability = 0.9 if label == "PNEUMONIA" else 0.1
@@ -273,7 +278,7 @@ def add_result(
     with app.app_context():
         session = db.session()
         session.add(
-            PredictionRecord(
+            Result(
                 id=prediction_id,
                 created_at=created_at or utc_now(),
                 original_filename="",
@@ -368,3 +373,12 @@ def loaded_images(page) -> list[dict]:
         "() => Array.from(document.images)"
         ".map(i => ({src: i.src, complete: i.complete, width: i.naturalWidth}))"
     )
+
+
+def colour_png() -> bytes:
+    """A colourful picture: a photograph, not an X-ray."""
+    ramp = np.linspace(0, 255, 256, dtype=np.uint8)
+    pixels = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 255 - ramp[:, None]), axis=-1)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
+    return buffer.getvalue()

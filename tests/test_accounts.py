@@ -10,7 +10,8 @@ from datetime import timedelta
 from conftest import PASSWORD, Accounts, post_login
 from sqlalchemy import func, select
 
-from pneumoscan.web import access, db
+from pneumoscan.web import db
+from pneumoscan.web.accounts import first_run
 from pneumoscan.web.models import AuditEvent, LoginThrottle, User, UserSession
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -59,7 +60,7 @@ def test_every_route_but_login_healthz_and_static_needs_credentials(app, users):
 def test_without_accounts_or_open_demo_only_the_first_run_page_is_served(make_app, caplog):
     with caplog.at_level(logging.WARNING):
         app = make_app(OPEN_DEMO=False)
-    code = access.setup_code(app.config["SECRET_KEY"])
+    code = first_run.setup_code(app.config["SECRET_KEY"])
     assert any(code in record.getMessage() for record in caplog.records)
     client = app.test_client()
 
@@ -82,7 +83,7 @@ def test_first_run_page_needs_the_setup_code_then_makes_an_admin(make_app, csrf_
         "/setup", data={**form, "code": "0000-0000-0000", "csrf_token": csrf_token(client, "/setup")}
     )
     assert wrong.status_code == 400 and "wrong setup code" in wrong.get_data(as_text=True)
-    code = access.setup_code(app.config["SECRET_KEY"])
+    code = first_run.setup_code(app.config["SECRET_KEY"])
     right = client.post("/setup", data={**form, "code": code, "csrf_token": csrf_token(client, "/setup")})
 
     assert right.status_code == 303

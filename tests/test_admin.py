@@ -160,7 +160,7 @@ def test_audit_events_cannot_be_changed_or_deleted(app, users):
 
 
 def test_account_and_admin_pages_carry_csrf_tokens_headers_and_no_inline_code(users):
-    from pneumoscan.web.security import CONTENT_SECURITY_POLICY
+    from pneumoscan.web.server.security import CONTENT_SECURITY_POLICY
 
     admin = users.client(users.admin)
     for path in ("/account", "/admin/users", "/admin/audit", "/history"):

@@ -95,10 +95,10 @@ def test_deactivated_users_tokens_stop_working(app, users):
     assert app.test_client().get("/api/v1/predictions", headers=bearer(token)).status_code == 200
 
     with app.app_context():
-        from pneumoscan.web import accounts
+        from pneumoscan.web.accounts import rules
         from pneumoscan.web.models import User
 
-        accounts.set_active(db.session(), db.session().get(User, users.clinician.id), False)
+        rules.set_active(db.session(), db.session().get(User, users.clinician.id), False)
         db.session().commit()
 
     assert app.test_client().get("/api/v1/predictions", headers=bearer(token)).status_code == 401

@@ -1,5 +1,5 @@
 """Large uploads are reduced while they are decoded; DICOM that cannot be one bounded picture is
-refused before it is inflated or decoded (issue 12, item 1). Peak memory itself is measured by
+refused before it is inflated or decoded. Peak memory itself is measured by
 benchmarks/bench.py, which prints it per hostile file."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import attack_files
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.limits import DECODE_MAX_PIXELS
+from tests import attack_files
 
 SIDE = 3000  # 9 megapixels: over DECODE_MAX_PIXELS, reduced by 2
 

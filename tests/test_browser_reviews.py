@@ -1,4 +1,4 @@
-"""Real-browser tests (Debian's chromium, driven by Playwright) of what issue 14 adds to the pages:
+"""Real-browser tests (Debian's chromium, driven by Playwright) of what the review loop adds to the pages:
 recording a review on the result page, uploading several files through the form, and printing a
 result on one A4 page. Every page is checked for Content-Security-Policy violations."""
 
@@ -7,9 +7,8 @@ from __future__ import annotations
 import io
 import re
 
-from conftest import csp_violations, loaded_images, sign_in_browser
+from conftest import colour_png, csp_violations, loaded_images, sign_in_browser
 from PIL import Image
-from test_web_pages import colour_png
 
 RESULT_URL = re.compile(r"/predictions/[0-9a-f-]{36}$")
 

@@ -14,7 +14,7 @@ from conftest import add_result
 from sqlalchemy import func, select
 
 from pneumoscan.metrics import wilson_interval
-from pneumoscan.web.models import PredictionRecord, RefusalCount
+from pneumoscan.web.models import RefusalCount, Result
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -95,7 +95,7 @@ def test_uploads_share_and_histogram(app, reviewed):
 
 def test_old_uploads_fall_out_of_the_window(app):
     from pneumoscan.web import db
-    from pneumoscan.web.site_metrics import uploads
+    from pneumoscan.web.monitoring.site_metrics import uploads
 
     for probability, created_at in (
         (0.9, datetime(2026, 10, 1, 12, tzinfo=UTC)),
@@ -146,7 +146,7 @@ def test_refusals_are_counted_per_reason_and_day_and_nothing_is_kept(app, tmp_pa
     with app.app_context():
         session = db.session()
         rows = session.execute(select(RefusalCount.reason, RefusalCount.count, RefusalCount.day)).all()
-        assert session.scalar(select(func.count()).select_from(PredictionRecord)) == 0
+        assert session.scalar(select(func.count()).select_from(Result)) == 0
     counts = {reason: count for reason, count, _ in rows}
     assert sorted(counts.values()) == [1, 2]
     assert {day for _, _, day in rows} == {datetime.now(UTC).date()}
@@ -160,7 +160,8 @@ def test_refusals_are_counted_per_reason_and_day_and_nothing_is_kept(app, tmp_pa
 
 
 def test_concurrent_refusals_lose_no_count(app):
-    from pneumoscan.web import db, refusals
+    from pneumoscan.web import db
+    from pneumoscan.web.results import refusals
 
     with app.app_context():
         engine = db.database().engine
@@ -174,7 +175,8 @@ def test_concurrent_refusals_lose_no_count(app):
 
 def test_refusal_counting_on_postgresql(postgres, upgrade_database):
     pytest.importorskip("psycopg")
-    from pneumoscan.web import db, refusals
+    from pneumoscan.web import db
+    from pneumoscan.web.results import refusals
 
     url = postgres.new_database()
     upgrade_database(url)

@@ -70,7 +70,7 @@ def test_a_shifted_week_is_flagged_and_a_typical_one_is_not(reference):
 def test_dashboard_weeks_of_stored_uploads(app, reference):
     from pneumoscan.web import db
     from pneumoscan.web.modelcache import predictor
-    from pneumoscan.web.site_metrics import weekly_drift
+    from pneumoscan.web.monitoring.site_metrics import weekly_drift
 
     rng = np.random.default_rng(3)
     today = date(2026, 11, 18)  # a Wednesday in ISO week 47

@@ -10,9 +10,10 @@ import pytest
 from conftest import add_result
 from sqlalchemy import select
 
-from pneumoscan.web import db, reviews
-from pneumoscan.web.exports import COLUMNS, safe_cell
-from pneumoscan.web.models import AuditEvent, PredictionRecord, User
+from pneumoscan.web import db
+from pneumoscan.web.models import AuditEvent, Result, User
+from pneumoscan.web.results import reviews
+from pneumoscan.web.results.exports import COLUMNS, safe_cell
 
 
 def parse(response) -> list[dict[str, str]]:
@@ -29,11 +30,12 @@ def review(app, prediction_id: str, finding: str, note: str | None, reviewer) ->
         session = db.session()
         reviews.add_review(
             session,
-            session.get(PredictionRecord, prediction_id),
+            session.get(Result, prediction_id),
             finding,
             note,
             session.get(User, reviewer.id),
         )
+        session.commit()
 
 
 def exports(app) -> list[AuditEvent]:

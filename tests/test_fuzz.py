@@ -1,4 +1,4 @@
-"""Property-based fuzzing: no input, file or query string, gets a 5xx (issue 12, item 2)."""
+"""Property-based fuzzing: no input, file or query string, gets a 5xx."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from benchmarks.attack_files import chest_like
 from pneumoscan.dataset import training_folder
 from pneumoscan.decode import DecodedImage, decode_image
 from pneumoscan.errors import ImageRejected
+from tests.attack_files import chest_like
 from tests.test_dicom import make_dicom
 
 # Decoders remark on garbage with UserWarnings (corrupt EXIF, unknown DICOM tags); refusals are checked.

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from conftest import add_result
 
-from pneumoscan.web import db, reviews
-from pneumoscan.web.models import PredictionRecord, User
+from pneumoscan.web import db
+from pneumoscan.web.models import Result, User
+from pneumoscan.web.results import reviews
 
 ID = r"[0-9a-f-]{36}"
 
@@ -41,9 +42,10 @@ def results(app, users) -> dict[str, str]:
             "unsure": ["UNSURE"],
             "changed_mind": ["PNEUMONIA", "NORMAL"],
         }.items():
-            row = session.get(PredictionRecord, made[name])
+            row = session.get(Result, made[name])
             for finding in findings:
                 reviews.add_review(session, row, finding, None, reviewer)
+                session.commit()
     return made
 
 

@@ -1,4 +1,4 @@
-"""No patient text is kept: stored and served originals carry pixels only (issue 12, item 3)."""
+"""No patient text is kept: stored and served originals carry pixels only."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.attack_files import PATIENT_TEXT, jpeg_with_patient_text, png_with_patient_text
 from pneumoscan.decode import decode_image
 from pneumoscan.pixels_only import pixels_only
+from tests.attack_files import PATIENT_TEXT, jpeg_with_patient_text, png_with_patient_text
 
 MARKERS = [PATIENT_TEXT.encode(), b"DOE^JOHN", b"99887766"]
 

@@ -10,7 +10,7 @@ from conftest import Accounts
 from sqlalchemy import func, select
 
 from pneumoscan.web import db
-from pneumoscan.web.models import AuditEvent, PredictionRecord
+from pneumoscan.web.models import AuditEvent, Result
 
 
 def bearer(token: str) -> dict:
@@ -89,7 +89,7 @@ def test_purge_deletes_results_older_than_the_retention_period(make_app, xray_pa
     client = app.test_client()
     old, recent = upload(client, xray_paths[0]), upload(client, xray_paths[1])
     with app.app_context():
-        row = db.session().get(PredictionRecord, old["id"])
+        row = db.session().get(Result, old["id"])
         row.created_at -= timedelta(days=31)
         db.session().commit()
 
@@ -98,7 +98,7 @@ def test_purge_deletes_results_older_than_the_retention_period(make_app, xray_pa
     assert answer.exit_code == 0 and "deleted 1 result(s) older than 30 day(s)" in answer.output
     assert stored_files(app) == sorted([f"{recent['id']}.jpg", f"{recent['id']}.heatmap.png"])
     with app.app_context():
-        assert db.session().scalar(select(func.count()).select_from(PredictionRecord)) == 1
+        assert db.session().scalar(select(func.count()).select_from(Result)) == 1
         purged = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "purge"))
     assert purged.target_id == old["id"] and purged.user_id is None
     assert client.get(f"/predictions/{old['id']}").status_code == 404
@@ -130,5 +130,5 @@ def test_file_names_are_shown_only_when_kept(make_app, xray_paths, keep):
     assert f"JPEG, {result['width']}×{result['height']} px" in page
     assert "Dr Cy Clinician" in page and "Dr Cy Clinician" in history
     with app.app_context():
-        stored = db.session().get(PredictionRecord, result["id"]).original_filename
+        stored = db.session().get(Result, result["id"]).original_filename
     assert stored == ("john_smith_cxr.jpeg" if keep else "")

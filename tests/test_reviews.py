@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from pneumoscan.web import db
 from pneumoscan.web.models import AuditEvent, Review
-from pneumoscan.web.reviews import MAX_NOTE_LENGTH
+from pneumoscan.web.results.reviews import MAX_NOTE_LENGTH
+from tests.api_schema import REVIEW, mismatches
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -45,7 +46,7 @@ def test_api_review_is_created_changed_as_new_versions_and_shown_with_the_result
     )
 
     assert first.status_code == 201 and second.status_code == 201
-    assert first.json.keys() == {"id", "version", "finding", "note", "reviewer", "created_at"}
+    assert mismatches(first.json, REVIEW) == [] and mismatches(second.json, REVIEW) == []
     assert first.json["version"] == 1 and first.json["finding"] == "NORMAL"
     assert first.json["note"] == "clear lungs on my read"
     assert first.json["reviewer"] == {"id": users.clinician.id, "name": "Dr Cy Clinician"}

@@ -8,18 +8,18 @@ import io
 import re
 
 import pytest
-from test_web_pages import colour_png
+from conftest import colour_png
 
 from pneumoscan.web import db
-from pneumoscan.web.case_reference import HELP
-from pneumoscan.web.models import PredictionRecord
+from pneumoscan.web.models import Result
+from pneumoscan.web.results.case_reference import HELP
 
 ID = r"[0-9a-f-]{36}"
 
 
-def stored(app) -> list[PredictionRecord]:
+def stored(app) -> list[Result]:
     with app.app_context():
-        return list(db.session().query(PredictionRecord).order_by(PredictionRecord.created_at))
+        return list(db.session().query(Result).order_by(Result.created_at))
 
 
 def test_form_with_two_xrays_and_a_photo_makes_two_results_and_says_why_the_photo_was_refused(

@@ -1,4 +1,4 @@
-"""The issue's bar, end to end on held-out X-rays: upload 80 through the API, review each with its
+"""The review loop's bar, end to end on held-out X-rays: upload 80 through the API, review each with its
 true label, and /api/v1/metrics reports the sensitivity and specificity of the API's own answers;
 the site-threshold page proposes the ROC policy's threshold of those cases, and applying it
 changes the label of a new upload accordingly."""
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_site_threshold import policy_threshold, proposed_value
 
 from pneumoscan.dataset import external_folder
 from pneumoscan.decode import decode_image
 from pneumoscan.inference import Predictor
 from pneumoscan.model_card import CLASS_NAMES
+from tests.threshold_checks import policy_threshold, proposed_value
 
 PER_CLASS = 40
 

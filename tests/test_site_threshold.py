@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,19 +15,11 @@ from conftest import add_result
 from sqlalchemy import select
 
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web.models import AuditEvent, PredictionRecord, SiteThreshold
+from pneumoscan.web.models import AuditEvent, Result, SiteThreshold
+from tests.threshold_checks import policy_threshold, proposed_value
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def policy_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """Highest specificity with sensitivity >= 0.95, from scikit-learn's ROC curve: the midpoint
-    between the chosen score and the next lower one (as the model card's threshold is picked)."""
-    fpr, tpr, thresholds = sklearn_metrics.roc_curve(labels, probabilities, drop_intermediate=False)
-    chosen = thresholds[np.flatnonzero(tpr >= 0.95)[0]]
-    below = probabilities[probabilities < chosen]
-    return float((chosen + (below.max() if below.size else 0.0)) / 2)
 
 
 def add_reviewed(app, normals, pneumonias, version=None) -> None:
@@ -50,12 +41,6 @@ def add_reviewed(app, normals, pneumonias, version=None) -> None:
 def overlapping_cases(seed: int = 11, normal: int = 40, pneumonia: int = 45):
     rng = np.random.default_rng(seed)
     return rng.beta(2, 5, normal), rng.beta(5, 2, pneumonia)
-
-
-def proposed_value(page: str) -> str:
-    match = re.search(r'name="threshold" value="([^"]+)"', page)
-    assert match, "no proposal on the page"
-    return match.group(1)
 
 
 def test_proposal_is_the_roc_policy_applied_to_the_reviewed_cases(app, users):
@@ -164,9 +149,9 @@ def test_applied_threshold_judges_new_uploads_then_reset_restores_the_cards(
     with app.app_context():
         session = db.session()
         change = session.scalars(select(SiteThreshold)).one()
-        stored = session.get(PredictionRecord, second["id"])
+        stored = session.get(Result, second["id"])
         assert stored.threshold == change.threshold and stored.site_threshold_id == change.id
-        assert session.get(PredictionRecord, first["id"]).site_threshold_id is None
+        assert session.get(Result, first["id"]).site_threshold_id is None
         assert (change.previous_threshold, change.reviewed_normal, change.reviewed_pneumonia) == (
             card.threshold,
             35,
@@ -203,7 +188,7 @@ def test_applied_threshold_judges_new_uploads_then_reset_restores_the_cards(
         changes = db.session().scalars(select(SiteThreshold).order_by(SiteThreshold.id)).all()
         assert [c.threshold for c in changes] == [pytest.approx(expected), None]
         assert changes[1].previous_threshold == changes[0].threshold
-        assert db.session().get(PredictionRecord, third["id"]).site_threshold_id is None
+        assert db.session().get(Result, third["id"]).site_threshold_id is None
 
 
 def test_a_stale_proposal_is_not_applied(app, users, csrf_token):

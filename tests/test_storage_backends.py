@@ -10,7 +10,7 @@ from conftest import PASSWORD, Accounts, run_flask
 from sqlalchemy import func, select
 
 from pneumoscan.web import db
-from pneumoscan.web.models import AuditEvent, PredictionRecord, StoredFile
+from pneumoscan.web.models import AuditEvent, Result, StoredFile
 
 
 def upload_as(client, path, headers: dict):
@@ -31,9 +31,9 @@ def stored_files(app) -> dict[str, bytes]:
 
 def all_rows(app) -> list[dict]:
     """Every column of every result, as the app reads them back."""
-    columns = [column.key for column in PredictionRecord.__table__.columns]
+    columns = [column.key for column in Result.__table__.columns]
     with app.app_context():
-        rows = db.session().scalars(select(PredictionRecord).order_by(PredictionRecord.id))
+        rows = db.session().scalars(select(Result).order_by(Result.id))
         return [{key: getattr(row, key) for key in columns} for row in rows]
 
 
@@ -159,7 +159,7 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_rows_and_bytes(
         refused = target.test_cli_runner().invoke(args=["import-data", str(archive)])
         assert refused.exit_code != 0 and "needs an empty one" in refused.output
         with target.app_context():
-            assert db.session().scalar(select(func.count()).select_from(PredictionRecord)) == 3
+            assert db.session().scalar(select(func.count()).select_from(Result)) == 3
 
 
 def test_a_result_missing_its_file_stops_the_export(make_app, tmp_path, xray_paths):

@@ -7,16 +7,19 @@ from datetime import datetime
 
 import pytest
 
-FIELDS = {
-    "id",
-    "label",
-    "probability",
-    "threshold",
-    "model_version",
-    "heatmap_url",
-    "image_url",
-    "created_at",
-}
+from tests.api_schema import PAGE, RESULT, REVIEW, mismatches
+
+
+def test_the_schema_check_names_every_difference():
+    review = {"id": 1, "version": 1, "finding": "NORMAL", "note": None, "reviewer": None, "created_at": "t"}
+    assert mismatches(review, REVIEW) == []
+    assert mismatches({**review, "id": True, "extra": 1}, REVIEW) == [
+        "extra: not in the schema",
+        "id: bool True",
+    ]
+    assert mismatches({**review, "reviewer": {"id": 1}}, REVIEW) == ["reviewer.name: missing"]
+    without_note = {key: value for key, value in review.items() if key != "note"}
+    assert mismatches(without_note, REVIEW) == ["note: missing"]
 
 
 def post(client, data: bytes, name: str = "xray.jpeg"):
@@ -29,7 +32,7 @@ def test_create_then_fetch_then_list(client, xray_paths):
     for response in created:
         assert response.status_code == 201
         body = response.json
-        assert body.keys() >= FIELDS
+        assert mismatches(body, RESULT) == []
         assert body["label"] in ("NORMAL", "PNEUMONIA")
         assert 0.0 <= body["probability"] <= 1.0 and 0.0 < body["threshold"] < 1.0
         assert body["label"] == ("PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL")
@@ -42,7 +45,8 @@ def test_create_then_fetch_then_list(client, xray_paths):
 
     first, second = (response.json for response in created)
     listing = client.get("/api/v1/predictions").json
-    assert listing["total"] == 2
+    assert mismatches(listing, PAGE) == [] and listing["total"] == 2
+    assert all(mismatches(item, RESULT) == [] for item in listing["items"])
     assert [item["id"] for item in listing["items"]] == [second["id"], first["id"]]
     page = client.get("/api/v1/predictions?limit=1&offset=1").json
     assert page["total"] == 2 and [item["id"] for item in page["items"]] == [first["id"]]

@@ -1,4 +1,4 @@
-"""The adversarial review's findings (issue 12): overflowing numbers, HEAD, Host header, health,
+"""The adversarial review's findings found: overflowing numbers, HEAD, Host header, health,
 orphans on a clock, slow request bodies."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from werkzeug.exceptions import RequestTimeout
 
-from pneumoscan.web.slowbody import DeadlineInput
+from pneumoscan.web.server.body_deadline import DeadlineInput
 
 ORPHAN_ID = "22222222-2222-4222-8222-222222222222"
 
@@ -189,11 +189,11 @@ def test_trickled_upload_gets_408(make_app):
 def test_scoring_slots_bound_how_many_uploads_are_decoded_at_once(make_app, xray_paths, monkeypatch):
     import threading
 
-    from pneumoscan.web import service
+    from pneumoscan.web.results import upload_flow
 
     app = make_app(SCORING_SLOTS=1)
     busy, peak, lock = [0], [0], threading.Lock()
-    real = service.record_upload
+    real = upload_flow.record_upload
 
     def counted(*args):
         with lock:
@@ -206,7 +206,7 @@ def test_scoring_slots_bound_how_many_uploads_are_decoded_at_once(make_app, xray
             with lock:
                 busy[0] -= 1
 
-    monkeypatch.setattr(service, "record_upload", counted)
+    monkeypatch.setattr(upload_flow, "record_upload", counted)
     data = xray_paths[0].read_bytes()
     statuses: list[int] = []
     threads = [

@@ -7,24 +7,16 @@ import re
 from dataclasses import replace
 
 import numpy as np
+from conftest import colour_png
 from PIL import Image
 
 from pneumoscan.decode import decode_image
 from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT, FORMATS
 from pneumoscan.model_card import ModelCard
-from pneumoscan.web.models import PredictionRecord
-from pneumoscan.web.security import CONTENT_SECURITY_POLICY
+from pneumoscan.web.models import Result
+from pneumoscan.web.server.security import CONTENT_SECURITY_POLICY
 
 NOTICE = "Second-opinion aid, not a diagnosis."
-
-
-def colour_png() -> bytes:
-    """A colourful picture: a photograph, not an X-ray."""
-    ramp = np.linspace(0, 255, 256, dtype=np.uint8)
-    pixels = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 255 - ramp[:, None]), axis=-1)
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csrf_token, xray_paths):
@@ -44,7 +36,7 @@ def test_form_upload_with_csrf_token_shows_result_with_both_images(make_app, csr
     with app.app_context():
         from pneumoscan.web import db
 
-        row = db.session().get(PredictionRecord, match.group(1))
+        row = db.session().get(Result, match.group(1))
     assert row is not None and row.original_filename == ""
     assert xray.name not in html and f"JPEG, {row.width}×{row.height} px" in html
     assert NOTICE in html

@@ -54,12 +54,12 @@ def test_request_id_is_echoed_or_made(client):
 
 
 def test_unexpected_error_is_a_generic_500_with_the_request_id(client, xray_paths, monkeypatch, caplog):
-    from pneumoscan.web import service
+    from pneumoscan.web.results import upload_flow
 
     def explode(*_args):
         raise RuntimeError("internal detail /srv/secret")
 
-    monkeypatch.setattr(service, "overlay_heatmap", explode)
+    monkeypatch.setattr(upload_flow, "overlay_heatmap", explode)
     response = post(client, xray_paths[0].read_bytes(), headers={"X-Request-ID": "trace-42"})
 
     assert response.status_code == 500

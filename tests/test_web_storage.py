@@ -16,15 +16,15 @@ from sqlalchemy import func, select
 
 from pneumoscan.decode import decode_image
 from pneumoscan.web import db
-from pneumoscan.web.models import PredictionRecord
-from pneumoscan.web.service import sanitise_filename
+from pneumoscan.web.models import Result
+from pneumoscan.web.results.filenames import sanitise_filename
 from pneumoscan.web.storage import TEMP_PREFIX, UploadStore
 
 
 def stored(app) -> tuple[int, list[str]]:
     """Rows in the table and every file (temporaries included) in the upload folder."""
     with app.app_context():
-        rows = db.session().scalar(select(func.count()).select_from(PredictionRecord))
+        rows = db.session().scalar(select(func.count()).select_from(Result))
     return rows, sorted(os.listdir(app.config["UPLOAD_FOLDER"]))
 
 
@@ -59,7 +59,7 @@ def test_result_is_stored_under_generated_names(make_app, xray_paths):
     assert rows == 1
     assert files == sorted([f"{body['id']}.jpg", f"{body['id']}.heatmap.png"])
     with app.app_context():
-        row = db.session().get(PredictionRecord, body["id"])
+        row = db.session().get(Result, body["id"])
     assert row.original_filename == "Zoë's X-ray.jpeg"
     assert row.source_format == "jpeg" and row.sha256 and row.inference_ms > 0
     with Image.open(xray_paths[0]) as image:

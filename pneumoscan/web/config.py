@@ -6,8 +6,12 @@ import os
 import secrets
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-INSTANCE_PATH = REPO_ROOT / "instance"
+import pneumoscan
+
+# The folder the package runs from: the default model (as pneumoscan.inference) and, where
+# Flask keeps it for a package run from its checkout, the instance folder.
+CHECKOUT = Path(pneumoscan.__file__).resolve().parent.parent
+INSTANCE_PATH = CHECKOUT / "instance"
 MEGABYTE = 1024 * 1024
 
 
@@ -72,7 +76,7 @@ def from_environment(instance_path: Path, given: dict | None = None) -> dict:
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 60),
         "RETENTION_DAYS": _int("RETENTION_DAYS", None),
         "KEEP_FILENAMES": _flag("KEEP_FILENAMES", False),
-        "MODEL_DIR": os.environ.get("MODEL_DIR", "").strip() or str(REPO_ROOT / "model_weights"),
+        "MODEL_DIR": os.environ.get("MODEL_DIR", "").strip() or str(CHECKOUT / "model_weights"),
         "ORT_THREADS": _int("ORT_THREADS", max(1, (os.cpu_count() or 1) // concurrency)),
         "TRUST_PROXY": _int("TRUST_PROXY", 0),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").strip(),

@@ -47,7 +47,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class PredictionRecord(Base):
+class Result(Base):
     """The stored result of one analysed upload; the two file paths name its files in the store."""
 
     __tablename__ = "predictions"
@@ -68,7 +68,7 @@ class PredictionRecord(Base):
     heatmap_path: Mapped[str] = mapped_column(String(255))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
     uploaded_by: Mapped[User | None] = relationship(lazy="joined")
-    # Issue 14; empty for results made before it.
+    # From the review loop on; empty for results made before it.
     case_reference: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     logit: Mapped[float | None] = mapped_column(Float, default=None)
     gate_reading: Mapped[dict | None] = mapped_column(JSON, default=None)

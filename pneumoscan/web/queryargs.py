@@ -57,3 +57,8 @@ def date_arg(name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         abort(400, f"'{name}' must be a date written YYYY-MM-DD")
+
+
+def page_count(total: int, per_page: int) -> int:
+    """Pages needed for `total` rows; an empty list still has its one (empty) page."""
+    return max((total + per_page - 1) // per_page, 1)

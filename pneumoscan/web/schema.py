@@ -7,14 +7,14 @@ database that is behind, rather than failing request by request.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-
-from pneumoscan.web.config import REPO_ROOT
 
 UPGRADE_COMMAND = "alembic upgrade head"
 # PostgreSQL's undefined_table and undefined_column; SQLite only says it in words.
@@ -26,8 +26,14 @@ class SchemaBehind(RuntimeError):
     """The database is not at the revision this code needs (normally behind it)."""
 
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
 def alembic_config() -> Config:
-    return Config(str(REPO_ROOT / "alembic.ini"))
+    """The package's migrations, wherever it runs from (alembic.ini points at the same folder)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def _scripts() -> ScriptDirectory:

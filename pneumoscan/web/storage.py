@@ -21,9 +21,11 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Protocol
 
+from flask import Flask, current_app
+from sqlalchemy import Connection, insert, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pneumoscan.formats import FORMATS, PNG
@@ -39,7 +41,43 @@ CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {
     f.stored_suffix: f.mime_type for f in FORMATS if f.kept_as_uploaded
 }
 
+EXTENSION = "pneumoscan.store"
+
 log = logging.getLogger(__name__)
+
+
+class Store(Protocol):
+    """What the rest of the app knows of a store; which one STORAGE chose stays in this module."""
+
+    leaves_orphans: bool
+    """Whether files can outlive a failed commit, so the orphan sweep has work to do."""
+
+    def ensure(self) -> None:
+        """Make the place files go, if it is missing."""
+
+    def read(self, name: str, session: Session) -> bytes | None:
+        """The file's bytes, or None if the name is not one of ours or is gone."""
+
+    def put(self, files: dict[str, bytes], session: Session) -> list[str]:
+        """Place the files for a row about to be committed; returns what to remove if that commit fails."""
+
+    def remove(self, names: list[str]) -> None:
+        """Undo a `put` whose commit failed."""
+
+    def delete(self, names: list[str], session: Session) -> None:
+        """Delete a result's files as part of `session` (or, for files outside it, after its commit)."""
+
+    def settled_files(self, window: float | None = ORPHAN_WINDOW_SECONDS) -> dict[str, list[str]]:
+        """Files old enough that no upload in flight wrote them, by the prediction id in their name."""
+
+    def sweep_stale(self) -> int:
+        """Remove temporaries that dead writers left; returns how many."""
+
+    def add_probe_rows(self, connection: Connection, prediction_id: str) -> None:
+        """The health check's write, in its rolled-back transaction, of whatever this store keeps there."""
+
+    def files_writable(self, database_state: str) -> str:
+        """'ok' or 'unavailable' for the health check, given what the database check found."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,6 +93,8 @@ def _pid_alive(pid: int) -> bool:
 class UploadStore:
     """A flat folder of `<uuid>.<ext>` files; names are made here, never taken from a client."""
 
+    leaves_orphans = True
+
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
 
@@ -68,8 +108,12 @@ class UploadStore:
         candidate = self.folder / name
         return candidate if candidate.is_file() else None
 
-    def read(self, name: str, session: Session) -> Path | None:
-        return self.path(name)
+    def read(self, name: str, session: Session) -> bytes | None:
+        path = self.path(name)
+        try:
+            return path.read_bytes() if path is not None else None
+        except FileNotFoundError:
+            return None
 
     def put(self, files: dict[str, bytes], session: Session | None = None) -> list[str]:
         """Write every file or none: on any failure, temporaries and renamed files are removed.
@@ -145,9 +189,29 @@ class UploadStore:
             log.info("swept %d stale temporary upload file(s)", removed)
         return removed
 
+    def add_probe_rows(self, connection: Connection, prediction_id: str) -> None:
+        """Nothing: this store's files are not in the database."""
+
+    def files_writable(self, database_state: str) -> str:
+        """Writes a small file in the folder and removes it again."""
+        probe = self.folder / f"{TEMP_PREFIX}{os.getpid()}-healthz-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"ok")
+            probe.unlink()
+            return "ok"
+        except OSError as exc:
+            log.warning("health check: upload folder not writable: %s", type(exc).__name__)
+            return "unavailable"
+
 
 class DatabaseStore:
     """Files as rows of `stored_files`, written in the caller's session so they commit with the result."""
+
+    leaves_orphans = False
+
+    def ensure(self) -> None:
+        """Nothing: the table is made by the migrations."""
 
     def read(self, name: str, session: Session) -> bytes | None:
         """Just the bytes, not an object kept in the session: a long command reads every file."""
@@ -168,11 +232,35 @@ class DatabaseStore:
         """Deletes the rows in the caller's session, so they go in the same commit as the result."""
         session.execute(sql_delete(StoredFile).where(StoredFile.name.in_(names)))
 
+    def settled_files(self, window: float | None = ORPHAN_WINDOW_SECONDS) -> dict[str, list[str]]:
+        """None: files and row commit together, so no file outlives its row."""
+        return {}
 
-def make_store(kind: str, upload_folder: str) -> UploadStore | DatabaseStore:
+    def sweep_stale(self) -> int:
+        return 0
+
+    def add_probe_rows(self, connection: Connection, prediction_id: str) -> None:
+        probe = {"name": f"{prediction_id}.healthz.png", "prediction_id": prediction_id, "data": b"ok"}
+        connection.execute(insert(StoredFile).values(**probe))
+
+    def files_writable(self, database_state: str) -> str:
+        """What the database check found: it wrote a stored_files row."""
+        return database_state
+
+
+def make_store(kind: str, upload_folder: str) -> Store:
     """The store STORAGE names; refuses anything else so a typo is not silently the default."""
     if kind == "filesystem":
         return UploadStore(upload_folder)
     if kind == "database":
         return DatabaseStore()
     raise ValueError(f"STORAGE must be one of {', '.join(STORAGES)}, got {kind!r}")
+
+
+def upload_store() -> Store:
+    """The current app's store (STORAGE)."""
+    return current_app.extensions[EXTENSION]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])

@@ -1,4 +1,4 @@
-"""Accounts (issue 13): users, their sessions and API tokens, the audit trail, sign-in throttles,
+"""Accounts: users, their sessions and API tokens, the audit trail, sign-in throttles,
 and the uploader of each result (empty for results made before accounts).
 
 Revision ID: 0003_accounts

@@ -1,4 +1,4 @@
-"""Review loop (issue 14): reviews of results, refusal counts per day and reason, site
+"""Review loop: reviews of results, refusal counts per day and reason, site
 thresholds, and per result its case reference, raw logit, gate reading (for drift) and the
 site threshold it was judged with (empty when the model card's was used).
 

@@ -1,0 +1,111 @@
+"""Accounts: creating them, passwords, roles, deactivation, and ending their sessions.
+
+Shared by the admin pages, the first-run page and the `flask users` commands, so each rule
+(unique email, known role, at least one active admin) is enforced in one place.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from pneumoscan.errors import Refused
+from pneumoscan.web.models import ROLES, User, UserSession
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a password of anyone")
+
+
+class AccountError(Refused):
+    """A request to change accounts that breaks a rule; the message is shown to the admin."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def any_accounts(session: Session) -> bool:
+    return bool(session.scalar(select(exists().select_from(User))))
+
+
+def find(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """True only for an active user with this password; as slow for a missing user as for a real one."""
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(user.password_hash, password) and user.active
+
+
+def _valid_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _valid_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def create(session: Session, email: str, display_name: str, role: str, password: str) -> User:
+    """Adds the user to the session (the caller commits, with its audit event)."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise AccountError("enter an email address")
+    if not display_name.strip():
+        raise AccountError("enter a display name")
+    if find(session, email) is not None:
+        raise AccountError(f"an account for {email} already exists")
+    user = User(
+        email=email,
+        display_name=display_name.strip()[:120],
+        role=_valid_role(role),
+        active=True,
+        password_hash=generate_password_hash(_valid_password(password)),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Every browser signed in as this user is signed out at its next request."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    user.password_hash = generate_password_hash(_valid_password(password))
+    end_sessions(session, user)
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == "admin", User.active.is_(True), User.id != user.id)
+        )
+        or 0
+    )
+
+
+def set_role(session: Session, user: User, role: str) -> None:
+    role = _valid_role(role)
+    if user.is_admin and role != "admin" and not _other_active_admins(session, user):
+        raise AccountError("the last active admin cannot stop being an admin")
+    user.role = role
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    if not active and user.is_admin and not _other_active_admins(session, user):
+        raise AccountError("the last active admin cannot be deactivated")
+    user.active = active
+    if not active:
+        end_sessions(session, user)

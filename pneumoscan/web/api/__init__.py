@@ -1,0 +1,1 @@
+"""The JSON API for programs: routes and how a result is written as JSON."""

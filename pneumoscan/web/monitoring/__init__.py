@@ -1,0 +1,1 @@
+"""Monitoring: the dashboard, its figures and charts, the site-threshold page and the health check."""

@@ -1,0 +1,1 @@
+"""The server layer: error pages, security headers, body deadline, rate limits. Imports no feature."""
