@@ -24,7 +24,8 @@ from pneumoscan.formats import IMAGE_SUFFIXES
 from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.metrics import classification_report
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
-from pneumoscan.threshold import POLICIES, repick
+from pneumoscan.repick import repick
+from pneumoscan.threshold import POLICIES
 
 CSV_COLUMNS = (
     "path",
@@ -61,7 +62,7 @@ def threshold_in_use(predictor: Predictor, database_url: str | None) -> tuple[fl
     with where it came from. The web modules (and Flask) are imported only when a database is named."""
     if not database_url:
         return predictor.threshold, "the model card's"
-    from pneumoscan.web.site_threshold import in_use_at
+    from pneumoscan.web.results.site_threshold import in_use_at
 
     chosen = in_use_at(database_url, predictor.card)
     if chosen.row is None:

@@ -1,29 +1,19 @@
-"""Pick the threshold by ROC analysis with a bootstrap interval, for publishing and for
-re-picking the stored threshold from a labelled folder without retraining.
+"""The threshold policy: pick the threshold by ROC analysis with a bootstrap interval, for
+publishing, the site threshold and re-picking (`pneumoscan.repick`).
 
 The policy's threshold is picked on each of many patient-level bootstrap resamples; a quantile
 of those picks is stored (the median is the typical pick; a low quantile keeps the sensitivity
-floor on new data more often). Re-picking scores the folder through the served path
-(calibration included, no non-X-ray gate); the card then records the new threshold, how it
-was picked and on what.
+floor on new data more often).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
-
 import numpy as np
 
-from pneumoscan.batch import estimate_files
-from pneumoscan.dataset import LabelledImage
-from pneumoscan.inference import Predictor
-from pneumoscan.metrics import bootstrap_thresholds, classification_report
+from pneumoscan.metrics import bootstrap_thresholds
 
 POLICIES = ("sensitivity", "youden")
 BOOTSTRAP_ROUNDS = 200
-REPORT_KEY = "threshold_report"
 
 
 def describe_policy(policy: str, min_sensitivity: float, source: str, rounds: int, quantile: float) -> str:
@@ -53,45 +43,3 @@ def pick_threshold_with_interval(
         "median": float(np.median(picks)),
         "interval_90": [float(np.quantile(picks, 0.05)), float(np.quantile(picks, 0.95))],
     }
-
-
-def repick(
-    model_dir: Path,
-    items: list[LabelledImage],
-    source: str,
-    policy: str,
-    min_sensitivity: float,
-    quantile: float,
-    seed: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict, dict]:
-    """Score `items`, store the threshold the policy picks on them in the card; returns the
-    classification reports at the old and the new threshold. `progress(done, total)` is called
-    after each image."""
-    predictor = Predictor.load(model_dir)
-    results = []
-    for result in estimate_files(predictor, [item.path for item in items], check_xray=False):
-        results.append(result)
-        if progress:
-            progress(len(results), len(items))
-    failed = [f"{result.path}: {result.error}" for result in results if result.estimate is None]
-    if failed:
-        raise ValueError(f"{len(failed)} images could not be scored, for example {failed[0]}")
-    labels = np.array([item.label for item in items])
-    scores = np.array([result.estimate.probability for result in results])
-    groups = np.array([item.patient for item in items])
-    threshold, interval = pick_threshold_with_interval(
-        labels, scores, groups, policy, min_sensitivity, quantile, seed
-    )
-    old = classification_report(labels, scores, predictor.card.threshold)
-    new = classification_report(labels, scores, threshold)
-    card = replace(
-        predictor.card,
-        threshold=threshold,
-        threshold_policy=describe_policy(
-            policy, min_sensitivity, source, interval["bootstrap_rounds"], quantile
-        ),
-        extra={**predictor.card.extra, REPORT_KEY: {"source": source, **interval, **new}},
-    )
-    card.write(model_dir)
-    return old, new

@@ -9,8 +9,6 @@ from tests.import_graph import PACKAGE, import_graph, module_name
 
 WEB = "pneumoscan.web"
 FEATURES = ("accounts", "results", "monitoring", "api")
-# Old import paths that other packages still use, each with the module it forwards to.
-FORWARDS = {f"{WEB}.site_threshold": {f"{WEB}.results.site_threshold"}}
 
 
 def view_modules() -> set[str]:
@@ -37,7 +35,7 @@ def wrong_way(graph: dict[str, set[str]], views: set[str]) -> list[str]:
     """Every import that runs the wrong way, as 'importer -> imported (rule)'."""
     found = []
     for importer, targets in graph.items():
-        for target in targets - FORWARDS.get(importer, set()):
+        for target in targets:
             if importer in views and target in views:
                 found.append(f"{importer} -> {target} (a view imports a view)")
             if layer(importer) in ("server", "core") and layer(target) in FEATURES:
@@ -68,11 +66,6 @@ def test_sees_the_blueprints():
 
 def test_imports_run_one_way():
     assert wrong_way(import_graph(), view_modules()) == []
-
-
-def test_a_forward_only_forwards():
-    forwarding = import_graph()
-    assert all(forwarding[name] == targets for name, targets in FORWARDS.items())
 
 
 def test_web_keeps_at_most_fifteen_modules_at_its_top():
