@@ -19,7 +19,7 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from pneumoscan.dataset import training_folder
-from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
+from pneumoscan.model_card import CARD_FILE, CLASS_NAMES, ModelCard
 from tests.servers import PostgresServer, postgres_server, redis_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,14 @@ def model_dir() -> Path:
     if not (MODEL_DIR / CARD_FILE).is_file():
         pytest.skip(f"no model in {MODEL_DIR} yet ({CARD_FILE} missing)")
     return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def subtype_model_dir(model_dir: Path) -> Path:
+    """The committed model when it has the subtype head; tests of the subtype skip until it has."""
+    if ModelCard.load(model_dir).subtype is None:
+        pytest.skip(f"the model in {model_dir} has no subtype head (its card has no 'subtype' section)")
+    return model_dir
 
 
 @pytest.fixture
@@ -258,6 +266,9 @@ def add_result(
     uploaded_by=None,
     case_reference: str | None = None,
     gate_reading: dict | None = None,
+    viral_probability: float | None = None,
+    subtype: str | None = None,
+    subtype_finding: str | None = None,
 ) -> str:
     """A result row written straight to the database and committed (no model run, no files), for
     tests of what is done with results once they exist: reviews, history filters, exports, the
@@ -265,7 +276,8 @@ def add_result(
 
     The label is the one `threshold` gives `probability` unless given; without a probability, a
     PNEUMONIA label has 0.9 and any other 0.1. Each of `findings` becomes a review version (1, 2,
-    ...; the last one counts) with no reviewer; `uploaded_by` is a user (only its id is read).
+    ...; the last one counts) with no reviewer, the last one with `subtype_finding`; `uploaded_by`
+    is a user (only its id is read).
     """
     from pneumoscan.web import db
     from pneumoscan.web.models import Result, Review, utc_now
@@ -297,10 +309,20 @@ def add_result(
                 uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
                 case_reference=case_reference,
                 gate_reading=gate_reading,
+                viral_probability=viral_probability,
+                subtype=subtype,
             )
         )
         for version, finding in enumerate(findings, start=1):
-            session.add(Review(prediction_id=prediction_id, version=version, finding=finding))
+            last = version == len(findings)
+            session.add(
+                Review(
+                    prediction_id=prediction_id,
+                    version=version,
+                    finding=finding,
+                    subtype_finding=subtype_finding if last else None,
+                )
+            )
         session.commit()
     return prediction_id
 

@@ -4,15 +4,20 @@ session, so a result is its row, its two files and its audit event, or nothing a
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
+from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
+from pneumoscan.model_card import SUBTYPE_NAMES, ModelCard
 from pneumoscan.web import audit, db
 from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import AuditEvent, Result
+from pneumoscan.web.results.map_grid import grid_of
 from pneumoscan.web.results.upload_flow import record_upload
 from pneumoscan.web.storage import DatabaseStore, UploadStore
 
@@ -81,3 +86,43 @@ def test_a_commit_the_database_refuses_takes_the_files_with_it(app, xray_paths, 
             record_upload(xray_paths[0].read_bytes(), None, predictor(), store, session)
         session.execute(text("PRAGMA query_only = OFF"))
     assert committed(app) == (0, 0) and files_in(store) == []
+
+
+def _stored(app, data: bytes, tmp_path) -> tuple[Result, np.ndarray]:
+    """One upload through the flow, as a fresh session reads it back, and the model's own map."""
+    with app.app_context():
+        row = record_upload(data, None, predictor(), UploadStore(tmp_path / "flow"), db.session())
+        cam = predictor().predict(decode_image(data)).cam
+    with app.app_context(), db.database().sessions() as fresh:
+        return fresh.get(Result, row.id), cam
+
+
+def test_the_subtype_and_the_map_grid_are_stored_with_the_result(
+    make_app, subtype_model_dir, xray_paths, tmp_path
+):
+    app = make_app(MODEL_DIR=str(subtype_model_dir))
+    card = ModelCard.load(subtype_model_dir)
+    for path in xray_paths[:4]:
+        stored, cam = _stored(app, path.read_bytes(), tmp_path)
+
+        assert 0.0 <= stored.viral_probability <= 1.0
+        assert stored.subtype_threshold == pytest.approx(card.subtype.threshold)
+        if stored.label == "PNEUMONIA":
+            assert stored.subtype == card.subtype.label(stored.viral_probability)
+            assert stored.subtype in SUBTYPE_NAMES
+        else:
+            assert stored.subtype is None
+        grid = np.array(grid_of(stored))
+        assert grid.shape == cam.shape and grid.shape[0] >= 8 and grid.shape[1] >= 8
+        np.testing.assert_array_equal(grid.astype(np.float32), cam)
+
+
+def test_a_model_without_the_subtype_head_stores_its_map_and_no_subtype(
+    make_app, model_copy, xray_paths, tmp_path
+):
+    replace(ModelCard.load(model_copy), subtype=None).write(model_copy)
+    app = make_app(MODEL_DIR=str(model_copy))
+    stored, cam = _stored(app, xray_paths[1].read_bytes(), tmp_path)
+
+    assert (stored.viral_probability, stored.subtype, stored.subtype_threshold) == (None, None, None)
+    np.testing.assert_array_equal(np.array(grid_of(stored), dtype=np.float32), cam)

@@ -22,6 +22,7 @@ from pneumoscan.web.modelcache import predictor
 from pneumoscan.web.models import Result, User, utc_now
 from pneumoscan.web.results import refusals, site_threshold
 from pneumoscan.web.results.filenames import sanitise_filename
+from pneumoscan.web.results.map_grid import encode_grid
 from pneumoscan.web.results.scoring_slots import scoring_slot
 from pneumoscan.web.server.security import request_id
 from pneumoscan.web.storage import Store, upload_store
@@ -76,6 +77,12 @@ def record_upload(
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
         case_reference=case_reference,
         site_threshold_id=threshold.row.id if threshold.row is not None else None,
+        viral_probability=estimate.viral_probability,
+        subtype=estimate.subtype,
+        subtype_threshold=(
+            predictor.card.subtype.threshold if estimate.viral_probability is not None else None
+        ),
+        map_grid=encode_grid(estimate.cam),
     )
     audit.add(session, audit.UPLOAD, target_id=row.id, user=uploaded_by)
     return save_result(row, {row.image_path: original, row.heatmap_path: heatmap}, store, session)
