@@ -75,6 +75,20 @@ def test_history_csv_has_each_result_with_its_latest_review(app, users, two_resu
     assert float(plain["logit"]) == -2.2
 
 
+def test_the_subtype_columns_come_last_at_full_precision_and_blank_where_none(app, users):
+    viral = add_result(app, label="PNEUMONIA", viral_probability=0.123456789012345678, subtype="VIRAL")
+    normal = add_result(app, label="NORMAL", viral_probability=0.987654321098765)
+    before_the_head = add_result(app, label="PNEUMONIA")
+
+    rows = {row["id"]: row for row in parse(users.client(users.clinician).get("/history.csv"))}
+
+    assert COLUMNS[-2:] == ("viral_probability", "subtype")
+    assert float(rows[viral]["viral_probability"]) == 0.123456789012345678
+    assert rows[viral]["subtype"] == "VIRAL"
+    assert float(rows[normal]["viral_probability"]) == 0.987654321098765 and rows[normal]["subtype"] == ""
+    assert rows[before_the_head]["viral_probability"] == rows[before_the_head]["subtype"] == ""
+
+
 def test_text_that_a_spreadsheet_would_run_is_made_inert(app, users, two_results):
     rows = parse(users.client(users.clinician).get("/history.csv"))
 

@@ -1,4 +1,4 @@
-"""The history's filters (estimate, review state, uploader, dates, case reference): the same on
+"""The history's filters (estimate, subtype, review state, uploader, dates, case reference): the same on
 the page and the API, kept in the page's links, and a 400 for any value that is not allowed."""
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def test_history_shows_case_reference_and_review_state(app, users, results):
         ("estimate=maybe", "'estimate' must be one of NORMAL, PNEUMONIA"),
         ("estimate=normal", "'estimate' must be one of"),
         ("review=yes", "'review' must be one of agreed, disagreed, unsure, unreviewed"),
+        ("subtype=viral", "'subtype' must be one of BACTERIAL, VIRAL"),
         ("uploader=abc", "'uploader' must be an integer"),
         ("uploader=0", "'uploader' must be at least 1"),
         ("from=2026-13-01", "'from' must be a date written YYYY-MM-DD"),
@@ -136,6 +137,24 @@ def test_invalid_filters_are_400_naming_the_argument(app, users, query, words):
         for path in ("/history", "/history.csv"):
             page = client.get(f"{path}?{query}")
             assert page.status_code == 400 and words in page.get_data(as_text=True).replace("&#39;", "'")
+
+
+def test_the_subtype_filter_selects_the_same_results_on_page_csv_and_api(app, users):
+    made = {
+        "bacterial": add_result(app, label="PNEUMONIA", viral_probability=0.2, subtype="BACTERIAL"),
+        "viral": add_result(app, label="PNEUMONIA", viral_probability=0.8, subtype="VIRAL"),
+        "normal": add_result(app, label="NORMAL", viral_probability=0.9),
+        "before_the_head": add_result(app, label="PNEUMONIA"),
+    }
+    client, token = users.client(users.clinician), users.token(users.clinician)
+    for query, expected in (("subtype=BACTERIAL", ["bacterial"]), ("subtype=VIRAL", ["viral"])):
+        wanted = [made[name] for name in expected]
+        csv_ids = [line.split(",")[0] for line in client.get(f"/history.csv?{query}").text.splitlines()[1:]]
+
+        assert page_ids(client, query) == api_ids(app.test_client(), token, query) == csv_ids == wanted
+    combined = "subtype=VIRAL&estimate=PNEUMONIA&review=unreviewed"
+    assert page_ids(client, combined) == [made["viral"]]
+    assert "<option selected>VIRAL</option>" in client.get(f"/history?{combined}").text
 
 
 def test_pagination_links_keep_the_filters(make_app):

@@ -33,6 +33,8 @@ COLUMNS = (
     "reviewed_at",
     "review_version",
     "review_state",
+    "viral_probability",
+    "subtype",
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -62,6 +64,8 @@ def csv_row(row: Result, review: Review | None) -> list[object]:
         review.created_at.isoformat() if review else "",
         review.version if review else "",
         review_state(row.label, review),
+        "" if row.viral_probability is None else row.viral_probability,
+        row.subtype or "",
     ]
     return [safe_cell(cell) for cell in cells]
 

@@ -166,6 +166,7 @@ def history():
         filter_args=filters.query_args(),
         uploaders=db.session().scalars(select(User).order_by(User.display_name)).all(),
         estimates=queries.ESTIMATES,
+        subtypes=queries.SUBTYPES,
         review_states=reviews.REVIEW_STATES,
         review_state=reviews.review_state,
     )

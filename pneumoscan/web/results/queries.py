@@ -10,16 +10,18 @@ from flask import abort, request
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from pneumoscan.model_card import CLASS_NAMES
+from pneumoscan.model_card import CLASS_NAMES, SUBTYPE_NAMES
 from pneumoscan.web.models import Result, Review
 from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
 from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_condition
 
 ESTIMATES = CLASS_NAMES
+SUBTYPES = SUBTYPE_NAMES
 MAX_CASE_SEARCH = 64
 # The query-string name of each filter (`from` and `to` are Python keywords, hence the mapping).
 ARG_NAMES = {
     "estimate": "estimate",
+    "subtype": "subtype",
     "review": "review",
     "uploader": "uploader",
     "date_from": "from",
@@ -33,6 +35,7 @@ class HistoryFilters:
     """What the history is narrowed to; None means "any"."""
 
     estimate: str | None = None
+    subtype: str | None = None
     review: str | None = None
     uploader: int | None = None
     date_from: date | None = None
@@ -59,6 +62,7 @@ def parse_filters() -> HistoryFilters:
         abort(400, f"'case' must be printable text of at most {MAX_CASE_SEARCH} characters")
     filters = HistoryFilters(
         estimate=choice_arg("estimate", ESTIMATES),
+        subtype=choice_arg("subtype", SUBTYPES),
         review=choice_arg("review", REVIEW_STATES),
         uploader=optional_int_arg("uploader", 1),
         date_from=date_arg("from"),
@@ -87,6 +91,8 @@ def filtered(filters: HistoryFilters) -> Select:
     query = select(Result, latest).outerjoin(latest, latest.prediction_id == Result.id)
     if filters.estimate:
         query = query.where(Result.label == filters.estimate)
+    if filters.subtype:
+        query = query.where(Result.subtype == filters.subtype)
     if filters.review:
         query = query.where(state_condition(filters.review, latest))
     if filters.uploader is not None:
