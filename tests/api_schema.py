@@ -8,6 +8,7 @@ REVIEW = {
     "id": int,
     "version": int,
     "finding": str,
+    "subtype_finding": (str, None),
     "note": (str, None),
     "reviewer": (PERSON, None),
     "created_at": str,

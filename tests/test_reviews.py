@@ -65,6 +65,25 @@ def test_api_review_is_created_changed_as_new_versions_and_shown_with_the_result
     assert [item["review"] for item in listed] == [second.json]
 
 
+def test_api_review_confirms_the_subtype_optionally(app, users):
+    prediction_id = add_result(app, label="PNEUMONIA", viral_probability=0.7, subtype="VIRAL")
+    token, client = bearer(users.token(users.clinician)), app.test_client()
+    path = f"/api/v1/predictions/{prediction_id}/review"
+
+    confirmed = client.post(
+        path, json={"finding": "PNEUMONIA", "subtype_finding": "BACTERIAL"}, headers=token
+    )
+    not_assessed = client.post(path, json={"finding": "PNEUMONIA", "subtype_finding": None}, headers=token)
+
+    assert confirmed.status_code == 201 and confirmed.json["subtype_finding"] == "BACTERIAL"
+    assert not_assessed.status_code == 201 and not_assessed.json["subtype_finding"] is None
+    assert mismatches(confirmed.json, REVIEW) == []
+    assert [row.subtype_finding for row in review_rows(app, prediction_id)] == ["BACTERIAL", None]
+    with app.app_context():
+        details = db.session().scalars(select(AuditEvent.detail).where(AuditEvent.action == "review")).all()
+    assert details == ["version 1: PNEUMONIA BACTERIAL", "version 2: PNEUMONIA"]
+
+
 def test_an_unreviewed_result_has_review_null(app, users):
     prediction_id = add_result(app)
     client = app.test_client()
@@ -82,6 +101,10 @@ def test_an_unreviewed_result_has_review_null(app, users):
         ({"finding": ["NORMAL"]}, "'finding' must be one of"),
         ({"finding": "NORMAL", "note": 5}, "'note' must be text"),
         ({"finding": "NORMAL", "note": "x" * (MAX_NOTE_LENGTH + 1)}, f"limited to {MAX_NOTE_LENGTH}"),
+        ({"finding": "PNEUMONIA", "subtype_finding": "viral"}, "'subtype_finding' must be one of"),
+        ({"finding": "PNEUMONIA", "subtype_finding": ["VIRAL"]}, "'subtype_finding' must be one of"),
+        ({"finding": "NORMAL", "subtype_finding": "VIRAL"}, "only with the finding PNEUMONIA, not NORMAL"),
+        ({"finding": "UNSURE", "subtype_finding": "BACTERIAL"}, "only with the finding PNEUMONIA"),
         (["NORMAL"], "send a JSON object"),
         ("NORMAL", "send a JSON object"),
     ],
@@ -188,6 +211,46 @@ def test_result_page_form_records_reviews_and_shows_latest_and_versions(app, use
     )
     assert "review saved: PNEUMONIA (version 2)" in html
     assert [row.finding for row in review_rows(app, prediction_id)] == ["NORMAL", "PNEUMONIA"]
+
+
+def test_result_page_form_confirms_the_subtype_or_leaves_it_not_assessed(app, users, csrf_token):
+    prediction_id = add_result(app, label="PNEUMONIA", viral_probability=0.2, subtype="BACTERIAL")
+    client = users.client(users.clinician)
+    path = f"/predictions/{prediction_id}"
+    unreviewed = client.get(path).text
+    assert re.search(
+        r'<input checked id="subtype_finding-2" name="subtype_finding" type="radio" value="">', unreviewed
+    )
+
+    saved = client.post(
+        f"{path}/review",
+        data={"csrf_token": csrf_token(client, path), "finding": "PNEUMONIA", "subtype_finding": "VIRAL"},
+        follow_redirects=True,
+    ).text
+    latest = saved.split('class="latest-review"')[1].split("</p>")[0]
+    assert "review saved: PNEUMONIA, VIRAL (version 1)" in saved and "VIRAL" in latest
+    assert re.search(
+        r'<input checked id="subtype_finding-1" name="subtype_finding" type="radio" value="VIRAL">', saved
+    )
+    client.post(
+        f"{path}/review",
+        data={"csrf_token": csrf_token(client, path), "finding": "NORMAL", "subtype_finding": ""},
+    )
+    refused = client.post(
+        f"{path}/review",
+        data={"csrf_token": csrf_token(client, path), "finding": "NORMAL", "subtype_finding": "VIRAL"},
+    )
+    invalid = client.post(
+        f"{path}/review",
+        data={"csrf_token": csrf_token(client, path), "finding": "PNEUMONIA", "subtype_finding": "FUNGAL"},
+    )
+
+    assert refused.status_code == 400 and "only with the finding PNEUMONIA" in refused.text
+    assert invalid.status_code == 400 and "Not a valid choice" in invalid.text
+    assert [(row.finding, row.subtype_finding) for row in review_rows(app, prediction_id)] == [
+        ("PNEUMONIA", "VIRAL"),
+        ("NORMAL", None),
+    ]
 
 
 def test_result_page_refuses_bad_reviews_with_the_reason(app, users, csrf_token):

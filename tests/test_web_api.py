@@ -11,7 +11,15 @@ from tests.api_schema import PAGE, RESULT, REVIEW, mismatches
 
 
 def test_the_schema_check_names_every_difference():
-    review = {"id": 1, "version": 1, "finding": "NORMAL", "note": None, "reviewer": None, "created_at": "t"}
+    review = {
+        "id": 1,
+        "version": 1,
+        "finding": "NORMAL",
+        "subtype_finding": None,
+        "note": None,
+        "reviewer": None,
+        "created_at": "t",
+    }
     assert mismatches(review, REVIEW) == []
     assert mismatches({**review, "id": True, "extra": 1}, REVIEW) == [
         "extra: not in the schema",

@@ -41,7 +41,8 @@ def get_prediction(prediction_id):
 
 @bp.post("/predictions/<uuid:prediction_id>/review")
 def review_prediction(prediction_id):
-    """JSON {"finding": ..., "note": ...} becomes a new review version, signed by the token's user."""
+    """JSON {"finding": ..., "note": ..., "subtype_finding": ...} (the last two optional) becomes a
+    new review version, signed by the token's user."""
     if not current_user.is_authenticated:
         abort(401, "reviews are signed: send the API token of an account")
     row = find_result(prediction_id)
@@ -49,7 +50,12 @@ def review_prediction(prediction_id):
     if not isinstance(body, dict):
         abort(400, 'send a JSON object such as {"finding": "NORMAL", "note": "..."}')
     review = reviews.add_review(
-        db.session(), row, body.get("finding"), body.get("note"), current_user._get_current_object()
+        db.session(),
+        row,
+        body.get("finding"),
+        body.get("note"),
+        current_user._get_current_object(),
+        body.get("subtype_finding"),
     )
     db.session().commit()
     return jsonify(reviews.review_json(review)), 201

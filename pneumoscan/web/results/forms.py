@@ -8,6 +8,7 @@ from wtforms import Field, RadioField, SelectChoice, StringField, TextAreaField,
 from wtforms.validators import InputRequired, Length
 
 from pneumoscan.formats import ACCEPTED_LABELS, FILE_PICKER_ACCEPT
+from pneumoscan.model_card import SUBTYPE_NAMES
 from pneumoscan.web.models import FINDINGS
 from pneumoscan.web.results import case_reference
 from pneumoscan.web.results.reviews import MAX_NOTE_LENGTH
@@ -36,13 +37,22 @@ class UploadForm(FlaskForm):
     )
 
 
+NOT_ASSESSED = SelectChoice("", "not assessed")
+
+
 class ReviewForm(FlaskForm):
-    """A clinician's confirmed finding for a result; saving again adds a version."""
+    """A clinician's confirmed finding for a result, and for a pneumonia optionally its subtype;
+    saving again adds a version."""
 
     finding = RadioField(
         "Confirmed finding",
         choices=[SelectChoice(finding) for finding in FINDINGS],
         validators=[InputRequired("choose PNEUMONIA, NORMAL or UNSURE")],
+    )
+    subtype_finding = RadioField(
+        "Confirmed subtype of a pneumonia (optional)",
+        choices=[*(SelectChoice(name) for name in SUBTYPE_NAMES), NOT_ASSESSED],
+        default=NOT_ASSESSED.value,
     )
     note = TextAreaField(
         "Note (optional)",

@@ -20,7 +20,7 @@ from pneumoscan.web.results import queries, retention, reviews
 from pneumoscan.web.results.case_reference import HELP as CASE_REFERENCE_HELP
 from pneumoscan.web.results.exports import export_csv
 from pneumoscan.web.results.filenames import sanitise_filename
-from pneumoscan.web.results.forms import ReviewForm, UploadForm
+from pneumoscan.web.results.forms import NOT_ASSESSED, ReviewForm, UploadForm
 from pneumoscan.web.results.lookup import find_result, viewed
 from pneumoscan.web.results.upload_flow import record_from_request
 from pneumoscan.web.server import error_handlers
@@ -111,7 +111,14 @@ def render_result(row: Result, review_form: ReviewForm, status: int = 200):
 def result(prediction_id):
     row = viewed(prediction_id)
     latest = reviews.latest_of(db.session(), row.id)
-    return render_result(row, ReviewForm(formdata=None, finding=latest.finding if latest else None))
+    return render_result(
+        row,
+        ReviewForm(
+            formdata=None,
+            finding=latest.finding if latest else None,
+            subtype_finding=(latest.subtype_finding if latest else None) or NOT_ASSESSED.value,
+        ),
+    )
 
 
 @bp.post("/predictions/<uuid:prediction_id>/review")
@@ -126,13 +133,19 @@ def review(prediction_id):
         return render_result(row, form, 400)
     try:
         saved = reviews.add_review(
-            db.session(), row, form.finding.data, form.note.data, current_user._get_current_object()
+            db.session(),
+            row,
+            form.finding.data,
+            form.note.data,
+            current_user._get_current_object(),
+            form.subtype_finding.data,
         )
         db.session().commit()
     except reviews.ReviewRefused as refusal:
         form.finding.errors = [refusal.message]
         return render_result(row, form, refusal.status)
-    flash(f"review saved: {saved.finding} (version {saved.version})")
+    confirmed = f"{saved.finding}, {saved.subtype_finding}" if saved.subtype_finding else saved.finding
+    flash(f"review saved: {confirmed} (version {saved.version})")
     return redirect(url_for("pages.result", prediction_id=row.id), code=303)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from pneumoscan.errors import Refused
+from pneumoscan.model_card import POSITIVE_CLASS, SUBTYPE_NAMES
 from pneumoscan.web import audit
 from pneumoscan.web.models import FINDINGS, Result, Review, User
 
@@ -54,6 +55,17 @@ def versions(session: Session, prediction_id: str) -> list[Review]:
     )
 
 
+def check_subtype_finding(finding: str, subtype_finding: object) -> str | None:
+    """The confirmed subtype as stored (None when not assessed); only a pneumonia has one."""
+    if subtype_finding is None or subtype_finding == "":
+        return None
+    if subtype_finding not in SUBTYPE_NAMES:
+        raise ReviewRefused(f"'subtype_finding' must be one of {', '.join(SUBTYPE_NAMES)}, or empty")
+    if finding != POSITIVE_CLASS:
+        raise ReviewRefused(f"a subtype is confirmed only with the finding {POSITIVE_CLASS}, not {finding}")
+    return subtype_finding
+
+
 def check_review(finding: object, note: object) -> tuple[str, str | None]:
     """The finding and note (stripped, None when empty) as stored; ReviewRefused when not allowed."""
     if finding not in FINDINGS:
@@ -66,14 +78,23 @@ def check_review(finding: object, note: object) -> tuple[str, str | None]:
     return finding, note or None
 
 
-def add_review(session: Session, prediction: Result, finding: object, note: object, reviewer: User) -> Review:
+def add_review(
+    session: Session,
+    prediction: Result,
+    finding: object,
+    note: object,
+    reviewer: User,
+    subtype_finding: object = None,
+) -> Review:
     """Adds a new version of the result's review, with its audit event, and flushes; the caller commits.
+    `subtype_finding` (BACTERIAL or VIRAL, optional) goes with a PNEUMONIA finding only.
 
     Earlier versions stay. Two reviewers saving at the same instant cannot both get a version
     number: the unique (result, version) constraint refuses the second at the flush, which rolls
     the session back and is told to retry.
     """
     finding, note = check_review(finding, note)
+    subtype_finding = check_subtype_finding(finding, subtype_finding)
     current = session.scalar(select(func.max(Review.version)).where(Review.prediction_id == prediction.id))
     review = Review(
         prediction_id=prediction.id,
@@ -82,9 +103,11 @@ def add_review(session: Session, prediction: Result, finding: object, note: obje
         note=note,
         reviewer_id=reviewer.id,
         reviewer=reviewer,
+        subtype_finding=subtype_finding,
     )
     session.add(review)
-    audit.add(session, audit.REVIEW, target_id=prediction.id, detail=f"version {review.version}: {finding}")
+    confirmed = f"{finding} {subtype_finding}" if subtype_finding else finding
+    audit.add(session, audit.REVIEW, target_id=prediction.id, detail=f"version {review.version}: {confirmed}")
     try:
         session.flush()
     except IntegrityError as error:
@@ -122,6 +145,7 @@ def review_json(review: Review | None) -> dict | None:
         "id": review.id,
         "version": review.version,
         "finding": review.finding,
+        "subtype_finding": review.subtype_finding,
         "note": review.note,
         "reviewer": (
             {"id": review.reviewer.id, "name": review.reviewer.display_name} if review.reviewer else None
