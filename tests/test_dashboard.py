@@ -89,8 +89,80 @@ def test_uploads_share_and_histogram(app, reviewed):
     assert metrics["threshold"]["source"] == "model card"
     assert metrics["threshold"]["value"] == metrics["threshold"]["model_card"]
     assert set(metrics) == {
-        "generated_at", "model_version", "threshold", "uploads", "refusals", "reviewed", "drift"
+        "generated_at", "model_version", "threshold", "uploads", "refusals", "reviewed",
+        "subtype_agreement", "drift",
     }  # fmt: skip
+
+
+def test_subtype_agreement_counts_latest_reviews_confirming_the_models_subtype(app):
+    from pneumoscan.web import db
+    from pneumoscan.web.modelcache import predictor
+    from pneumoscan.web.models import Review
+
+    with app.app_context():
+        version = predictor().card.model_version
+    for estimated, confirmed, times in (
+        ("VIRAL", "VIRAL", 3),
+        ("BACTERIAL", "BACTERIAL", 2),
+        ("BACTERIAL", "VIRAL", 1),
+    ):
+        for _ in range(times):
+            add_result(
+                app,
+                label="PNEUMONIA",
+                model_version=version,
+                subtype=estimated,
+                findings=("PNEUMONIA",),
+                subtype_finding=confirmed,
+            )
+    # Not counted: a later version not assessing the subtype, no model subtype, another model, unreviewed.
+    reassessed = add_result(
+        app,
+        label="PNEUMONIA",
+        model_version=version,
+        subtype="VIRAL",
+        findings=("PNEUMONIA",),
+        subtype_finding="BACTERIAL",
+    )
+    with app.app_context():
+        db.session().add(Review(prediction_id=reassessed, version=2, finding="PNEUMONIA"))
+        db.session().commit()
+    add_result(
+        app, label="PNEUMONIA", model_version=version, findings=("PNEUMONIA",), subtype_finding="VIRAL"
+    )
+    add_result(
+        app,
+        label="PNEUMONIA",
+        model_version="older",
+        subtype="VIRAL",
+        findings=("PNEUMONIA",),
+        subtype_finding="BACTERIAL",
+    )
+    add_result(app, label="PNEUMONIA", model_version=version, subtype="VIRAL")
+
+    agreement = app.test_client().get("/api/v1/metrics").get_json()["subtype_agreement"]
+
+    assert (agreement["model_version"], agreement["cases"], agreement["agreed"]) == (version, 6, 5)
+    assert agreement["agreement"]["value"] == pytest.approx(5 / 6) and agreement["agreement"]["cases"] == 6
+    assert agreement["agreement"]["interval_95"] == pytest.approx(list(wilson_interval(5, 6)))
+    assert {(p["estimated"], p["confirmed"]): p["count"] for p in agreement["by_subtype"]} == {
+        ("BACTERIAL", "BACTERIAL"): 2,
+        ("BACTERIAL", "VIRAL"): 1,
+        ("VIRAL", "BACTERIAL"): 0,
+        ("VIRAL", "VIRAL"): 3,
+    }
+    page = app.test_client().get("/dashboard").text
+    assert re.search(r'<dd id="figure-subtype-agreement">83\.3 %</dd>', page)
+    assert 'id="subtype-agreement"' in page
+
+
+def test_subtype_agreement_is_empty_without_confirmed_subtypes(app):
+    agreement = app.test_client().get("/api/v1/metrics").get_json()["subtype_agreement"]
+
+    assert (agreement["cases"], agreement["agreed"]) == (0, 0)
+    assert agreement["agreement"] == {"value": None, "cases": 0, "interval_95": None}
+    page = app.test_client().get("/dashboard").text
+    assert '<dd id="figure-subtype-agreement">—</dd>' in page and 'id="subtype-agreement"' not in page
 
 
 def test_old_uploads_fall_out_of_the_window(app):

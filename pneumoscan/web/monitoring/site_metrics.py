@@ -2,7 +2,8 @@
 
 Uploads, flags and probabilities cover the last UPLOAD_DAYS days (UTC) of every model version;
 refusals the same days. Performance comes from reviewed results of the served model version
-only, each result's latest review, UNSURE left out. Each reviewed result is judged with the
+only, each result's latest review, UNSURE left out; subtype agreement likewise, over results
+with the model's subtype whose latest review confirms one. Each reviewed result is judged with the
 threshold stored on its own row (the one its label was given with), so a site threshold
 applied half-way counts each result as it was shown to the clinician; AUC and the ROC curve
 do not depend on a threshold. Drift compares the served model version's uploads per ISO week
@@ -26,8 +27,9 @@ from pneumoscan.metrics import (
     rates_with_intervals,
     roc_auc,
     roc_curve,
+    wilson_interval,
 )
-from pneumoscan.model_card import ModelCard
+from pneumoscan.model_card import SUBTYPE_NAMES, ModelCard
 from pneumoscan.web.models import RefusalCount, Result
 from pneumoscan.web.results import site_threshold
 from pneumoscan.web.results.reviews import latest_review
@@ -136,6 +138,42 @@ def performance(session: Session, model_version: str) -> dict:
     }
 
 
+def subtype_agreement(session: Session, model_version: str) -> dict:
+    """How often the clinician's confirmed subtype is the model's (Wilson 95 %), with the counts
+    per estimated and confirmed subtype."""
+    review = latest_review()
+    pairs = Counter(
+        (estimated, confirmed)
+        for estimated, confirmed in session.execute(
+            select(Result.subtype, review.subtype_finding)
+            .join(review, review.prediction_id == Result.id)
+            .where(
+                Result.model_version == model_version,
+                Result.subtype.is_not(None),
+                review.subtype_finding.is_not(None),
+            )
+        )
+    )
+    cases = sum(pairs.values())
+    agreed = sum(pairs[(name, name)] for name in SUBTYPE_NAMES)
+    interval = wilson_interval(agreed, cases)
+    return {
+        "model_version": model_version,
+        "cases": cases,
+        "agreed": agreed,
+        "agreement": {
+            "value": agreed / cases if cases else None,
+            "cases": cases,
+            "interval_95": list(interval) if interval else None,
+        },
+        "by_subtype": [
+            {"estimated": estimated, "confirmed": confirmed, "count": pairs[(estimated, confirmed)]}
+            for estimated in SUBTYPE_NAMES
+            for confirmed in SUBTYPE_NAMES
+        ],
+    }
+
+
 def weekly_drift(session: Session, model_version: str, model_dir: Path, today: date) -> dict:
     """Per ISO week of the last DRIFT_WEEKS, the served model version's uploads against the reference."""
     reference = drift.load_reference(model_dir)
@@ -194,5 +232,6 @@ def site_metrics(session: Session, card: ModelCard, model_dir: Path, today: date
         "uploads": uploads(session, today),
         "refusals": refusals(session, today),
         "reviewed": performance(session, card.model_version),
+        "subtype_agreement": subtype_agreement(session, card.model_version),
         "drift": weekly_drift(session, card.model_version, model_dir, today),
     }
