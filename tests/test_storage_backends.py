@@ -3,6 +3,7 @@ stores and carry them to another host in a zip file."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pytest
@@ -160,6 +161,51 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_rows_and_bytes(
         assert refused.exit_code != 0 and "needs an empty one" in refused.output
         with target.app_context():
             assert db.session().scalar(select(func.count()).select_from(Result)) == 3
+
+
+def test_the_subtype_and_the_map_grid_travel_with_a_backup(make_app, subtype_model_dir, tmp_path, xray_paths):
+    source = make_app(MODEL_DIR=str(subtype_model_dir))
+    for path in xray_paths[:2]:
+        upload(source.test_client(), path)
+    archive = tmp_path / "backup.zip"
+    assert run_flask(source, "export-data", str(archive)).exit_code == 0
+    target = make_app(
+        MODEL_DIR=str(subtype_model_dir),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'target.sqlite'}",
+        UPLOAD_FOLDER=str(tmp_path / "t"),
+    )
+
+    assert run_flask(target, "import-data", str(archive)).exit_code == 0
+
+    rows = all_rows(target)
+    assert rows == all_rows(source)
+    assert all(row["viral_probability"] is not None and row["subtype_threshold"] is not None for row in rows)
+    assert all(json.loads(row["map_grid"]) for row in rows)
+
+
+def test_an_archive_from_before_the_subtype_imports_with_those_columns_empty(make_app, tmp_path, xray_paths):
+    added = ("viral_probability", "subtype", "subtype_threshold", "map_grid")
+    source = make_app()
+    item = upload(source.test_client(), xray_paths[0])
+    archive, older = tmp_path / "backup.zip", tmp_path / "older.zip"
+    assert run_flask(source, "export-data", str(archive)).exit_code == 0
+    with zipfile.ZipFile(archive) as bundle, zipfile.ZipFile(older, "w") as rewritten:
+        for name in bundle.namelist():
+            data = bundle.read(name)
+            if name == "predictions.json":
+                records = [{k: v for k, v in record.items() if k not in added} for record in json.loads(data)]
+                data = json.dumps(records).encode()
+            rewritten.writestr(name, data)
+    target = make_app(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'target.sqlite'}", UPLOAD_FOLDER=str(tmp_path / "t")
+    )
+
+    imported = run_flask(target, "import-data", str(older))
+
+    assert imported.exit_code == 0, imported.output
+    (row,) = all_rows(target)
+    assert row["id"] == item["id"] and all(row[key] is None for key in added)
+    assert fetched(target.test_client(), item) == fetched(source.test_client(), item)
 
 
 def test_a_result_missing_its_file_stops_the_export(make_app, tmp_path, xray_paths):

@@ -31,6 +31,8 @@ ROWS_ENTRY = "predictions.json"
 FILES_FOLDER = "files/"
 # The uploader travels as an email: account ids differ between databases.
 COLUMNS = [column.key for column in Result.__table__.columns if column.key != "uploaded_by_id"]
+# A column that may be empty may also be absent: archives written before it existed lack it.
+OPTIONAL = {column.key for column in Result.__table__.columns if column.nullable}
 
 storage = AppGroup("storage", help="Move stored images and heatmaps between STORAGE backends.")
 
@@ -108,7 +110,11 @@ def import_data(archive: Path) -> None:
         account_ids = dict(session.execute(select(User.email, User.id)).all())
         for record in records:
             row = Result(
-                **{key: record[key] for key in COLUMNS if key != "created_at"},
+                **{
+                    key: record.get(key) if key in OPTIONAL else record[key]
+                    for key in COLUMNS
+                    if key != "created_at"
+                },
                 created_at=datetime.fromisoformat(record["created_at"]),
                 uploaded_by_id=account_ids.get(record.get("uploaded_by")),
             )
