@@ -154,7 +154,8 @@ def test_the_subtype_filter_selects_the_same_results_on_page_csv_and_api(app, us
         assert page_ids(client, query) == api_ids(app.test_client(), token, query) == csv_ids == wanted
     combined = "subtype=VIRAL&estimate=PNEUMONIA&review=unreviewed"
     assert page_ids(client, combined) == [made["viral"]]
-    assert "<option selected>VIRAL</option>" in client.get(f"/history?{combined}").text
+    page = client.get(f"/history?{combined}").text
+    assert "<option selected>VIRAL</option>" in page and '<span class="subtype">VIRAL</span>' in page
 
 
 def test_pagination_links_keep_the_filters(make_app):

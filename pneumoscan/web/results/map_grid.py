@@ -12,10 +12,11 @@ from pneumoscan.web.models import Result
 
 
 def encode_grid(cam: np.ndarray) -> str:
-    """A 2-D map as the JSON text of `Result.map_grid`; float32 values convert exactly."""
+    """A 2-D map (`Estimate.cam`) as the JSON text of `Result.map_grid`; float32 values convert
+    exactly, so the stored grid is the model's map itself."""
     grid = np.asarray(cam, dtype=np.float64)
-    if grid.ndim != 2 or not np.all((grid >= 0.0) & (grid <= 1.0)):
-        raise ValueError(f"a map grid is 2-D with values in [0, 1], not shape {grid.shape}")
+    if grid.ndim != 2:
+        raise ValueError(f"a map grid is 2-D, not of shape {grid.shape}")
     return json.dumps(grid.tolist())
 
 
