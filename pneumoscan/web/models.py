@@ -73,6 +73,12 @@ class Result(Base):
     logit: Mapped[float | None] = mapped_column(Float, default=None)
     gate_reading: Mapped[dict | None] = mapped_column(JSON, default=None)
     site_threshold_id: Mapped[int | None] = mapped_column(ForeignKey("site_thresholds.id"), default=None)
+    # The subtype estimate (BACTERIAL or VIRAL) and the Grad-CAM grid (JSON list of rows); empty
+    # for results made before them, and the subtype label also where the main label is NORMAL.
+    viral_probability: Mapped[float | None] = mapped_column(Float, default=None)
+    subtype: Mapped[str | None] = mapped_column(String(16), default=None)
+    subtype_threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    map_grid: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 FINDINGS = ("PNEUMONIA", "NORMAL", "UNSURE")
@@ -94,6 +100,8 @@ class Review(Base):
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now, index=True)
     reviewer: Mapped[User | None] = relationship(lazy="joined")
+    # The clinician's confirmed subtype (BACTERIAL or VIRAL), optional.
+    subtype_finding: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class RefusalCount(Base):
