@@ -66,7 +66,14 @@ def check_review(finding: object, note: object) -> tuple[str, str | None]:
     return finding, note or None
 
 
-def add_review(session: Session, prediction: Result, finding: object, note: object, reviewer: User) -> Review:
+def add_review(
+    session: Session,
+    prediction: Result,
+    finding: object,
+    note: object,
+    reviewer: User,
+    subtype_finding: str | None = None,
+) -> Review:
     """Adds a new version of the result's review, with its audit event, and flushes; the caller commits.
 
     Earlier versions stay. Two reviewers saving at the same instant cannot both get a version
@@ -80,6 +87,7 @@ def add_review(session: Session, prediction: Result, finding: object, note: obje
         version=(current or 0) + 1,
         finding=finding,
         note=note,
+        subtype_finding=subtype_finding,
         reviewer_id=reviewer.id,
         reviewer=reviewer,
     )
@@ -112,19 +120,3 @@ def state_condition(state: str, latest: AliasedClass) -> ColumnElement[bool]:
         "disagreed": and_(latest.finding != Result.label, latest.finding != UNSURE),
     }
     return conditions[state]
-
-
-def review_json(review: Review | None) -> dict | None:
-    """A review as the API answers it."""
-    if review is None:
-        return None
-    return {
-        "id": review.id,
-        "version": review.version,
-        "finding": review.finding,
-        "note": review.note,
-        "reviewer": (
-            {"id": review.reviewer.id, "name": review.reviewer.display_name} if review.reviewer else None
-        ),
-        "created_at": review.created_at.isoformat(),
-    }
