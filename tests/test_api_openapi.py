@@ -4,6 +4,7 @@ error shape named, and the conformance check itself catching a body that does no
 from __future__ import annotations
 
 import pytest
+from conftest import csp_violations, sign_in_browser
 from openapi_spec_validator import validate
 
 from pneumoscan.web.api.openapi import openapi_path
@@ -73,3 +74,28 @@ def test_the_document_needs_a_token_once_accounts_exist(client, users):
     assert client.get("/api/v1/openapi.json").status_code == 401
     token = users.token(users.clinician)
     assert client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_the_reference_page_renders_every_operation_and_schema_without_scripts(client):
+    page = client.get("/api/docs")
+    html = page.get_data(as_text=True)
+    document = client.get("/api/v1/openapi.json").json
+
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    for path, operations in document["paths"].items():
+        for method in operations:
+            assert f"<code>{method.upper()} {path}</code>" in html
+    for name in document["components"]["schemas"]:
+        assert f'id="schema-{name}"' in html
+    assert "<script" not in html and "style=" not in html
+    assert "Review or null" in html and "array of Result" in html
+
+
+def test_the_reference_page_shows_in_a_browser_without_csp_violations(page, console, live_url, users):
+    sign_in_browser(page, live_url, users.clinician)
+    page.goto(f"{live_url}/api/docs")
+
+    assert page.get_by_role("heading", name="PneumoScan API v1").is_visible()
+    assert page.locator("#schema-Result").is_visible()
+    assert csp_violations(console) == []
