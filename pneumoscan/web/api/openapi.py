@@ -11,12 +11,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app
 
 from pneumoscan.web.api import schemas
+from pneumoscan.web.api.fhir import MEDIA_TYPE as FHIR_MEDIA_TYPE
 from pneumoscan.web.queryargs import MAX_QUERY_INT
+from pneumoscan.web.results.case_reference import MAX_LENGTH as MAX_CASE_REFERENCE
 from pneumoscan.web.results.queries import ESTIMATES, MAX_CASE_SEARCH
 from pneumoscan.web.results.reviews import REVIEW_STATES
 
 OPENAPI_VERSION = "3.1.0"
-FHIR_MEDIA_TYPE = "application/fhir+json"
 DESCRIPTION = (
     "Chest X-ray pneumonia screening. Once an account exists every call needs an API token "
     "(`Authorization: Bearer …`; without one the answer is 401 with `WWW-Authenticate: Bearer`); "
@@ -34,11 +35,8 @@ def _ok(description: str, schema: str | dict) -> dict:
 
 def _errors(*statuses: int) -> dict:
     """The refusals an operation names; any other failure is the `default` Error too."""
-    named = {status: {"$ref": "#/components/responses/Error"} for status in statuses}
-    return {
-        **{str(status): ref for status, ref in named.items()},
-        "default": {"$ref": "#/components/responses/Error"},
-    }
+    error = {"$ref": "#/components/responses/Error"}
+    return {**{str(status): error for status in statuses}, "default": error}
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
@@ -52,7 +50,11 @@ PREDICTION_ID = {
     "schema": {"type": "string", "format": "uuid"},
 }
 LIST_PARAMETERS = [
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size"),
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": schemas.MAX_LIMIT, "default": schemas.DEFAULT_LIMIT},
+        "page size",
+    ),
     _query(
         "offset", {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_INT, "default": 0}, "results skipped"
     ),
@@ -79,7 +81,11 @@ UPLOAD = {
                 "required": ["file"],
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or DICOM"},
-                    "case_reference": {"type": "string", "maxLength": 64, "description": "pseudonymous"},
+                    "case_reference": {
+                        "type": "string",
+                        "maxLength": MAX_CASE_REFERENCE,
+                        "description": "pseudonymous",
+                    },
                 },
             }
         }

@@ -27,7 +27,6 @@ from pneumoscan.web.server.rate_limits import rate_limited
 from pneumoscan.web.storage import upload_store
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-MAX_LIMIT = 100
 REVIEW_BODY = schemas.ReviewBody()
 MAP = schemas.Map()
 
@@ -114,7 +113,7 @@ def list_predictions():
         response = export_csv(db.session(), filters, "/api/v1/predictions")
         db.session().commit()
         return response
-    limit = int_arg("limit", 20, 1, MAX_LIMIT)
+    limit = int_arg("limit", schemas.DEFAULT_LIMIT, 1, schemas.MAX_LIMIT)
     offset = int_arg("offset", 0, 0)
     total, rows = queries.page(db.session(), filters, limit, offset)
     return jsonify(

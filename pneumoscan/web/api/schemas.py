@@ -6,10 +6,12 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from pneumoscan.errors import Refused
+from pneumoscan.model_card import CLASS_NAMES, SUBTYPE_NAMES
 from pneumoscan.web.models import FINDINGS
 
-LABELS = ("NORMAL", "PNEUMONIA")
-SUBTYPES = ("BACTERIAL", "VIRAL")
+# The list's page size: by default, and at most.
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
 
 
 class Strict(Schema):
@@ -39,7 +41,7 @@ class Review(Strict):
     version = fields.Integer(required=True)
     finding = fields.String(required=True, validate=validate.OneOf(FINDINGS))
     note = fields.String(required=True, allow_none=True)
-    subtype_finding = fields.String(required=True, allow_none=True, validate=validate.OneOf(SUBTYPES))
+    subtype_finding = fields.String(required=True, allow_none=True, validate=validate.OneOf(SUBTYPE_NAMES))
     reviewer = fields.Nested(Person, required=True, allow_none=True)
     created_at = fields.DateTime(required=True, format="iso")
 
@@ -60,15 +62,15 @@ class ReviewBody(Strict):
     subtype_finding = fields.String(
         allow_none=True,
         load_default=None,
-        validate=validate.OneOf(SUBTYPES, error=_one_of(SUBTYPES)),
-        error_messages={"invalid": _one_of(SUBTYPES)},
+        validate=validate.OneOf(SUBTYPE_NAMES, error=_one_of(SUBTYPE_NAMES)),
+        error_messages={"invalid": _one_of(SUBTYPE_NAMES)},
     )
 
 
 class Subtype(Strict):
     """Bacterial or viral: the label is given only where the main label is PNEUMONIA."""
 
-    label = fields.String(required=True, allow_none=True, validate=validate.OneOf(SUBTYPES))
+    label = fields.String(required=True, allow_none=True, validate=validate.OneOf(SUBTYPE_NAMES))
     viral_probability = fields.Float(required=True)
     threshold = fields.Float(required=True)
 
@@ -77,7 +79,7 @@ class Result(Strict):
     """A stored result with its latest review (null while unreviewed)."""
 
     id = fields.String(required=True, metadata={"format": "uuid"})
-    label = fields.String(required=True, validate=validate.OneOf(LABELS))
+    label = fields.String(required=True, validate=validate.OneOf(CLASS_NAMES))
     probability = fields.Float(required=True, metadata={"description": "calibrated, of pneumonia"})
     threshold = fields.Float(required=True)
     threshold_source = fields.String(required=True, validate=validate.OneOf(("site", "model card")))
