@@ -4,12 +4,13 @@ None allows null, a dict is a nested object)."""
 from __future__ import annotations
 
 PERSON = {"id": int, "name": str}
+SUBTYPE = {"label": (str, None), "viral_probability": float, "threshold": float}
 REVIEW = {
     "id": int,
     "version": int,
     "finding": str,
-    "subtype_finding": (str, None),
     "note": (str, None),
+    "subtype_finding": (str, None),
     "reviewer": (PERSON, None),
     "created_at": str,
 }
@@ -31,6 +32,7 @@ RESULT = {
     "sha256": str,
     "inference_ms": float,
     "case_reference": (str, None),
+    "subtype": (SUBTYPE, None),
     "review": (REVIEW, None),
 }
 PAGE = {"total": int, "limit": int, "offset": int, "items": list}

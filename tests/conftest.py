@@ -94,10 +94,12 @@ def model_copy(tmp_path: Path, model_dir: Path) -> Path:
 def migrate(url: str) -> None:
     """What the release step does before an app starts: bring the database to the code's schema."""
     from pneumoscan.web import db, schema
+    from tests.pending_columns import add_pending_columns
 
     engine = db.make_engine(url)
     try:
         schema.upgrade(engine)
+        add_pending_columns(engine)
     finally:
         engine.dispose()
 

@@ -14,8 +14,15 @@ from pneumoscan.web import db
 from pneumoscan.web.models import AuditEvent, Review
 from pneumoscan.web.results.reviews import MAX_NOTE_LENGTH
 from tests.api_schema import REVIEW, mismatches
+from tests.openapi_conformance import conforming
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture(autouse=True)
+def responses_conform(monkeypatch):
+    """Every API answer a test here receives fits the OpenAPI document."""
+    yield from conforming(monkeypatch)
 
 
 def bearer(token: str) -> dict:
@@ -100,6 +107,12 @@ def test_an_unreviewed_result_has_review_null(app, users):
         ({}, "'finding' must be one of"),
         ({"finding": ["NORMAL"]}, "'finding' must be one of"),
         ({"finding": "NORMAL", "note": 5}, "'note' must be text"),
+        ({"finding": None}, "'finding' must be one of"),
+        (
+            {"finding": "NORMAL", "subtype_finding": "FUNGAL"},
+            "'subtype_finding' must be one of BACTERIAL, VIRAL",
+        ),
+        ({"finding": "NORMAL", "findings": "NORMAL"}, "'findings' is not a field"),
         ({"finding": "NORMAL", "note": "x" * (MAX_NOTE_LENGTH + 1)}, f"limited to {MAX_NOTE_LENGTH}"),
         ({"finding": "PNEUMONIA", "subtype_finding": "viral"}, "'subtype_finding' must be one of"),
         ({"finding": "PNEUMONIA", "subtype_finding": ["VIRAL"]}, "'subtype_finding' must be one of"),
@@ -119,6 +132,25 @@ def test_bad_reviews_are_400_with_a_clear_message_and_nothing_stored(app, users,
     assert response.status_code == 400
     assert words in response.json["error"]
     assert review_rows(app, prediction_id) == []
+
+
+def test_api_review_may_confirm_the_subtype(app, users):
+    prediction_id = add_result(app, label="PNEUMONIA")
+    token = bearer(users.token(users.clinician))
+    client = app.test_client()
+
+    with_subtype = client.post(
+        f"/api/v1/predictions/{prediction_id}/review",
+        json={"finding": "PNEUMONIA", "subtype_finding": "VIRAL"},
+        headers=token,
+    )
+    without = client.post(
+        f"/api/v1/predictions/{prediction_id}/review", json={"finding": "PNEUMONIA"}, headers=token
+    )
+
+    assert with_subtype.status_code == 201 and with_subtype.json["subtype_finding"] == "VIRAL"
+    assert without.json["subtype_finding"] is None
+    assert [row.subtype_finding for row in review_rows(app, prediction_id)] == ["VIRAL", None]
 
 
 def test_a_body_that_is_not_json_is_400(app, users):

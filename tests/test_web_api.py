@@ -1,13 +1,25 @@
-"""The JSON API: create, fetch, list, and a JSON error with a 4xx for every bad request."""
+"""The JSON API: create, fetch, list, the subtype and the map, and a JSON error with a 4xx for
+every bad request; every answer fits the OpenAPI document."""
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime
 
 import pytest
+from conftest import add_result
 
+from pneumoscan.web import db
+from pneumoscan.web.models import Result
 from tests.api_schema import PAGE, RESULT, REVIEW, mismatches
+from tests.openapi_conformance import conforming
+
+
+@pytest.fixture(autouse=True)
+def responses_conform(monkeypatch):
+    """Every API answer a test here receives fits the OpenAPI document."""
+    yield from conforming(monkeypatch)
 
 
 def test_the_schema_check_names_every_difference():
@@ -15,8 +27,8 @@ def test_the_schema_check_names_every_difference():
         "id": 1,
         "version": 1,
         "finding": "NORMAL",
-        "subtype_finding": None,
         "note": None,
+        "subtype_finding": None,
         "reviewer": None,
         "created_at": "t",
     }
@@ -110,3 +122,44 @@ def test_unknown_id_route_and_method_are_json(client):
     assert "error" in client.get("/api/v1/nowhere").json
     wrong_method = client.delete("/api/v1/predictions")
     assert wrong_method.status_code == 405 and "error" in wrong_method.json
+
+
+def store(app, prediction_id: str, **columns) -> None:
+    with app.app_context():
+        row = db.session().get(Result, prediction_id)
+        for name, value in columns.items():
+            setattr(row, name, value)
+        db.session().commit()
+
+
+def test_subtype_is_null_until_the_model_gives_one_then_label_probability_and_threshold(app, client):
+    normal = add_result(app, label="NORMAL")
+    pneumonia = add_result(app, label="PNEUMONIA")
+    assert client.get(f"/api/v1/predictions/{normal}").json["subtype"] is None
+
+    store(app, normal, viral_probability=0.2, subtype_threshold=0.45)
+    store(app, pneumonia, viral_probability=0.8, subtype="VIRAL", subtype_threshold=0.45)
+
+    assert client.get(f"/api/v1/predictions/{normal}").json["subtype"] == {
+        "label": None,
+        "viral_probability": 0.2,
+        "threshold": 0.45,
+    }
+    listed = {item["id"]: item for item in client.get("/api/v1/predictions").json["items"]}
+    assert all(mismatches(item, RESULT) == [] for item in listed.values())
+    assert listed[pneumonia]["subtype"] == {"label": "VIRAL", "viral_probability": 0.8, "threshold": 0.45}
+
+
+def test_map_gives_the_stored_grid_with_its_shape_and_404_without_one(app, client):
+    prediction_id = add_result(app)
+    assert client.get(f"/api/v1/predictions/{prediction_id}/map").status_code == 404
+    assert "no map" in client.get(f"/api/v1/predictions/{prediction_id}/map").json["error"]
+    grid = [[round((row * 3 + col) / 23, 4) for col in range(3)] for row in range(8)]
+
+    store(app, prediction_id, map_grid=json.dumps(grid))
+
+    answer = client.get(f"/api/v1/predictions/{prediction_id}/map")
+    assert answer.status_code == 200
+    assert answer.json == {"shape": [8, 3], "values": grid, "range": [0.0, 1.0], "row_0": "top"}
+    unknown = client.get("/api/v1/predictions/00000000-0000-4000-8000-000000000000/map")
+    assert unknown.status_code == 404

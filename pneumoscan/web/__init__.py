@@ -16,6 +16,7 @@ from pneumoscan.model_card import CARD_FILE
 from pneumoscan.web import db, storage
 from pneumoscan.web.accounts import admin, first_run, guard, own_account, signin
 from pneumoscan.web.accounts import commands as account_commands
+from pneumoscan.web.api import docs as api_docs
 from pneumoscan.web.api import routes as api
 from pneumoscan.web.config import INSTANCE_PATH, from_environment
 from pneumoscan.web.monitoring import dashboard, health, threshold_page
@@ -57,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_docs.bp)
     app.register_blueprint(files.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(threshold_page.bp)

@@ -135,20 +135,3 @@ def state_condition(state: str, latest: AliasedClass) -> ColumnElement[bool]:
         "disagreed": and_(latest.finding != Result.label, latest.finding != UNSURE),
     }
     return conditions[state]
-
-
-def review_json(review: Review | None) -> dict | None:
-    """A review as the API answers it."""
-    if review is None:
-        return None
-    return {
-        "id": review.id,
-        "version": review.version,
-        "finding": review.finding,
-        "subtype_finding": review.subtype_finding,
-        "note": review.note,
-        "reviewer": (
-            {"id": review.reviewer.id, "name": review.reviewer.display_name} if review.reviewer else None
-        ),
-        "created_at": review.created_at.isoformat(),
-    }
