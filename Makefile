@@ -18,10 +18,8 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 # OPEN_DEMO: with no account yet the app runs open (with a banner), as suits a laptop on 127.0.0.1.
 run: $(VENV)/.serve-stamp
 	$(BIN)/alembic upgrade head
-	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 OPEN_DEMO=$(OPEN_DEMO) $(BIN)/gunicorn app:app \
-		--bind $(HOST):$(PORT) --workers 1 --threads 16 --timeout 60 \
-		--worker-class pneumoscan.web.worker.PollingThreadWorker \
-		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 OPEN_DEMO=$(OPEN_DEMO) HOST=$(HOST) PORT=$(PORT) \
+		$(BIN)/gunicorn app:app --config gunicorn.conf.py
 
 # Tool settings (ruff, pytest) are in pyproject.toml.
 lint: $(VENV)/.dev-stamp
