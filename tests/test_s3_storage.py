@@ -17,6 +17,8 @@ from test_storage_backends import all_rows, fetched, upload
 from pneumoscan.web import store_names
 from pneumoscan.web.results.sweeper import sweep_orphans
 from pneumoscan.web.s3_storage import S3Store
+from scripts.load_test import procfile_server, verify_stored
+from scripts.load_test import upload as upload_to
 from tests.servers import moto_s3_server
 
 
@@ -166,3 +168,26 @@ def test_a_backup_carries_the_objects(s3_app, tmp_path, xray_paths):
     with zipfile.ZipFile(archive) as bundle:
         names = set(bundle.namelist())
     assert {f"files/{item['id']}.jpg", f"files/{item['id']}.heatmap.png"} <= names
+
+
+def test_procfile_servers_keep_every_file_in_the_bucket_across_a_restart(
+    s3_endpoint, bucket, tmp_path, model_dir, xray_paths
+):
+    """The Bar as a PaaS sees it: 5 uploads to the Procfile's server, at least 10 objects, then a
+    new server (a new upload folder: the old one is gone with its temporary folder) serves them all."""
+    env = {
+        "STORAGE": "s3",
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3_endpoint,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite'}",
+        "WEB_CONCURRENCY": "1",
+        "ORT_THREADS": "1",
+    }
+    with procfile_server(env) as first:
+        created = [upload_to(first.base_url, path) for path in xray_paths[:5]]
+        assert [status for status, _, _ in created] == [201] * 5
+        first_folder = first.workdir / "uploads"
+    assert len(keys(s3_endpoint, bucket)) >= 10
+    assert not first_folder.exists()
+    with procfile_server(env) as restarted:
+        assert verify_stored(restarted.base_url, [reply for _, reply, _ in created]) == []
