@@ -4,9 +4,7 @@ A bad setting stops the start with its one line (pneumoscan.web.config), not a t
 """
 
 from pneumoscan.web import create_app
-from pneumoscan.web.config import SettingsError
+from pneumoscan.web.config import stop_on_bad_setting
 
-try:
+with stop_on_bad_setting():
     app = create_app()
-except SettingsError as error:
-    raise SystemExit(str(error)) from None

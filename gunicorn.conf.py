@@ -6,12 +6,10 @@ on the command line, as a platform expects to see. No `preload_app`: each worker
 ONNX Runtime session, which must not be shared across a fork.
 """
 
-from pneumoscan.web.config import SettingsError, load_settings
+from pneumoscan.web.config import load_settings, stop_on_bad_setting
 
-try:
+with stop_on_bad_setting():
     settings = load_settings()
-except SettingsError as error:
-    raise SystemExit(str(error)) from None
 
 bind = [f"{settings.HOST}:{settings.PORT}"]
 workers = settings.WEB_CONCURRENCY

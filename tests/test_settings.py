@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,22 @@ def test_the_readme_table_lists_every_setting():
     table = readme.split("### Environment variables", 1)[1].split("\n### ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", table, flags=re.MULTILINE))
     assert documented == set(Settings.model_fields)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["gunicorn", "app:app", "--config", "gunicorn.conf.py", "--check-config"], ["alembic", "current"]],
+    ids=["gunicorn", "release step"],
+)
+def test_the_server_and_the_release_step_stop_with_the_same_line(command):
+    executable = str(Path(sys.executable).parent / command[0])
+    started = subprocess.run(
+        [executable, *command[1:]],
+        cwd=REPO_ROOT,
+        env={**os.environ, "OPEN_DEMO": "ture"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 1
+    assert started.stderr == "bad setting: OPEN_DEMO='ture': accepts only true/false/1/0/yes/no/on/off\n"

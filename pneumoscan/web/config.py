@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -129,6 +131,16 @@ def load_settings(given: dict | None = None) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_one_line(error)) from None
+
+
+@contextmanager
+def stop_on_bad_setting() -> Iterator[None]:
+    """For entry points (app.py, gunicorn.conf.py, Alembic): a bad setting ends the process with
+    its one line on stderr and exit status 1, not a traceback."""
+    try:
+        yield
+    except SettingsError as error:
+        raise SystemExit(str(error)) from None
 
 
 def secret_key(instance_path: Path) -> str:
