@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pneumoscan.web.monitoring import health
+from pneumoscan.web.results import sweeper
 
 
 def test_livez_answers_without_touching_model_database_or_store(make_app, monkeypatch):
@@ -15,6 +16,8 @@ def test_livez_answers_without_touching_model_database_or_store(make_app, monkey
 
     monkeypatch.setattr(health, "database_writable", forbidden)
     monkeypatch.setattr(health, "predictor", forbidden)
+    monkeypatch.setattr(sweeper, "sweep", forbidden)
+    client.application.extensions[sweeper.EXTENSION].due = 0
     reply = client.get("/livez")
     assert reply.status_code == 200 and reply.get_json() == {"status": "ok"}
 

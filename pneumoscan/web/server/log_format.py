@@ -21,8 +21,8 @@ from pythonjsonlogger.json import JsonFormatter
 from pneumoscan.web.server.security import request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s"
+RENAMED = {"levelname": "level", "name": "logger"}
 NATIVE_LOGGER = "native"
 
 
@@ -37,7 +37,8 @@ class RequestIdFilter(logging.Filter):
 
 def formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp=False)
+        # "time": ISO 8601 in UTC with microseconds, which log drains sort and filter on.
+        return JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp="time")
     return logging.Formatter(TEXT_FORMAT)
 
 
