@@ -12,16 +12,14 @@ OPEN_DEMO ?= true
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q
 
-.PHONY: run lint format test screenshot train bench load system-test-deps clean distclean
+.PHONY: run lint format test screenshot train bench load requirements system-test-deps clean distclean
 
 # The database is brought to the code's schema first (the Procfile's release step).
 # OPEN_DEMO: with no account yet the app runs open (with a banner), as suits a laptop on 127.0.0.1.
 run: $(VENV)/.serve-stamp
 	$(BIN)/alembic upgrade head
-	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 OPEN_DEMO=$(OPEN_DEMO) $(BIN)/gunicorn app:app \
-		--bind $(HOST):$(PORT) --workers 1 --threads 16 --timeout 60 \
-		--worker-class pneumoscan.web.worker.PollingThreadWorker \
-		--worker-tmp-dir /dev/shm --no-control-socket --access-logfile -
+	MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 OPEN_DEMO=$(OPEN_DEMO) HOST=$(HOST) PORT=$(PORT) \
+		$(BIN)/gunicorn app:app --config gunicorn.conf.py
 
 # Tool settings (ruff, pytest) are in pyproject.toml.
 lint: $(VENV)/.dev-stamp
@@ -54,14 +52,25 @@ load: $(VENV)/.serve-stamp
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Every install is hash-checked: the .txt files are compiled, with hashes, from the .in files.
 $(VENV)/.serve-stamp: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.dev-stamp: requirements-dev.txt requirements-weights.txt $(VENV)/.serve-stamp
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	$(BIN)/python -m pip install -q --no-deps -r requirements-weights.txt
+	$(BIN)/python -m pip install -q --require-hashes -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements-weights.txt
 	touch $@
+
+# Recompiles requirements*.txt from requirements*.in (after adding or changing a package there):
+# every package pinned, with the hashes of its files, for Python 3.11. Pins already in a .txt are
+# kept unless the .in asks otherwise; add --upgrade to UV_COMPILE to move them all to the newest.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --native-tls \
+	--custom-compile-command "make requirements"
+requirements: $(VENV)/.dev-stamp
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
+	$(UV_COMPILE) --no-deps requirements-weights.in -o requirements-weights.txt
 
 # Debian's chromium for the browser test, a PostgreSQL server for the PostgreSQL tests and
 # redis-server for the several-instances test. Skipped where all are present, or where there is

@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=42, help="seed of the bootstrap resamples")
     t.set_defaults(run=threshold)
     args = parser.parse_args(argv)
+    card = Path(args.model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR) / CARD_FILE
+    if not card.is_file():
+        parser.error(f"no model: {card} is missing; set MODEL_DIR or --model-dir")
     return args.run(args)
 
 

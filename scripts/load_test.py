@@ -223,10 +223,10 @@ def procfile_server(
             print(server.log_tail(), file=sys.stderr)
             raise
         finally:
-            _stop(process)
+            stop_server(process)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_server(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:

@@ -1,4 +1,4 @@
-"""Throw-away PostgreSQL and Redis servers on loopback ports, for the tests that need real ones.
+"""Throw-away PostgreSQL, Redis and S3 (moto) servers on loopback ports, for the tests that need real ones.
 
 Each is started in a temporary folder and stopped (folder removed) when its fixture ends.
 `make test` installs Debian's postgresql and redis-server; without their binaries the tests
@@ -14,6 +14,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -117,6 +118,40 @@ def redis_server() -> Iterator[str]:
                 time.sleep(0.05)
             finally:
                 client.close()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """moto's standalone S3-protocol server (`moto_server`, a dev dependency) in its own process;
+    yields its endpoint URL. Its buckets live in that process's memory and go when it stops."""
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if binary is None:
+        pytest.skip("moto_server not found; `make test` installs moto[server] from requirements-dev.txt")
+    workdir = Path(tempfile.mkdtemp(prefix="pneumoscan-moto-"))
+    port = free_port()
+    with open(workdir / "log", "wb") as log:
+        process = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log_text = (workdir / "log").read_text()
+                    raise RuntimeError(f"moto_server did not start: {log_text}") from None
+                time.sleep(0.1)
         yield url
     finally:
         process.terminate()

@@ -88,8 +88,8 @@ def test_database_storage_failed_commit_leaves_neither_row_nor_bytes(db_app, xra
 
 
 def test_an_unknown_storage_stops_the_start(make_app):
-    with pytest.raises(ValueError, match="STORAGE must be one of filesystem, database"):
-        make_app(STORAGE="s3")
+    with pytest.raises(ValueError, match="STORAGE='tape': Input should be 'filesystem', 'database' or 's3'"):
+        make_app(STORAGE="tape")
 
 
 def test_storage_migrate_copies_every_result_and_can_be_run_again(make_app, tmp_path, xray_paths):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from pneumoscan.web.config import INSTANCE_PATH, from_environment
 from pneumoscan.web.monitoring import dashboard, health, threshold_page
 from pneumoscan.web.results import commands as result_commands
 from pneumoscan.web.results import files, pages, sweeper
-from pneumoscan.web.server import body_deadline, error_handlers, rate_limits, security
+from pneumoscan.web.server import body_deadline, error_handlers, log_format, rate_limits, security
 
 csrf = CSRFProtect()
 
@@ -38,8 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     model_card = Path(app.config["MODEL_DIR"]) / CARD_FILE
     if not model_card.is_file():
         raise RuntimeError(f"no model found: {model_card} is missing; set MODEL_DIR or add the model")
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format.configure(app.config["LOG_FORMAT"])
     proxies = app.config["TRUST_PROXY"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)

@@ -1,4 +1,5 @@
-"""Where images and heatmaps live: a folder (STORAGE=filesystem) or a table (STORAGE=database).
+"""Where images and heatmaps live: a folder (STORAGE=filesystem), a table (STORAGE=database) or
+a bucket (STORAGE=s3, pneumoscan.web.s3_storage).
 
 Both stores keep files under generated names and take part in the same all-or-nothing write:
 `put` before the result's row is committed, `remove` of what was put if the commit fails.
@@ -20,26 +21,21 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
-from pneumoscan.formats import FORMATS, PNG
 from pneumoscan.web.models import StoredFile
+from pneumoscan.web.store_names import ORPHAN_SECONDS, ORPHAN_WINDOW_SECONDS, is_stored_name
 
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600
-ORPHAN_SECONDS = 600
-ORPHAN_WINDOW_SECONDS = 86400
-# Uploads kept as sent, plus PNG for heatmaps and the pixels of uploads that are not kept.
-STORAGES = ("filesystem", "database")
-CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {
-    f.stored_suffix: f.mime_type for f in FORMATS if f.kept_as_uploaded
-}
+STORAGES = ("filesystem", "database", "s3")
 
 EXTENSION = "pneumoscan.store"
 
@@ -103,7 +99,7 @@ class UploadStore:
 
     def path(self, name: str) -> Path | None:
         """The file for a stored name, or None if the name is not one of ours or is gone."""
-        if name != os.path.basename(name) or name.startswith(".") or Path(name).suffix not in CONTENT_TYPES:
+        if not is_stored_name(name):
             return None
         candidate = self.folder / name
         return candidate if candidate.is_file() else None
@@ -248,12 +244,17 @@ class DatabaseStore:
         return database_state
 
 
-def make_store(kind: str, upload_folder: str) -> Store:
-    """The store STORAGE names; refuses anything else so a typo is not silently the default."""
+def make_store(kind: str, config: Mapping[str, Any]) -> Store:
+    """The store STORAGE names, placed as `config` (the app's) says; refuses anything else so a
+    typo is not silently the default."""
     if kind == "filesystem":
-        return UploadStore(upload_folder)
+        return UploadStore(config["UPLOAD_FOLDER"])
     if kind == "database":
         return DatabaseStore()
+    if kind == "s3":
+        from pneumoscan.web.s3_storage import S3Store
+
+        return S3Store(config["S3_BUCKET"], config["S3_PREFIX"], config["S3_ENDPOINT_URL"])
     raise ValueError(f"STORAGE must be one of {', '.join(STORAGES)}, got {kind!r}")
 
 
@@ -263,4 +264,4 @@ def upload_store() -> Store:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = make_store(app.config["STORAGE"], app.config["UPLOAD_FOLDER"])
+    app.extensions[EXTENSION] = make_store(app.config["STORAGE"], app.config)

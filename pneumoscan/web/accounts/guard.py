@@ -17,7 +17,7 @@ from flask_login import current_user
 from pneumoscan.web.accounts import demo, sessions
 from pneumoscan.web.accounts.demo import accounts_exist, known_accounts_exist
 
-OPEN_ENDPOINTS = {"auth.login", "auth.setup", "health.healthz", "static"}
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "health.healthz", "health.livez", "static"}
 
 
 def _refuse():

@@ -6,7 +6,7 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from pneumoscan.web.config import INSTANCE_PATH, database_url
+from pneumoscan.web.config import INSTANCE_PATH, database_url, stop_on_bad_setting
 from pneumoscan.web.db import make_engine
 from pneumoscan.web.models import Base
 
@@ -23,7 +23,8 @@ if given is not None:
     _migrate(given)
 else:
     fileConfig(context.config.config_file_name, disable_existing_loggers=False)
-    engine = make_engine(database_url(INSTANCE_PATH))
+    with stop_on_bad_setting():
+        engine = make_engine(database_url(INSTANCE_PATH))
     try:
         with engine.connect() as connection:
             _migrate(connection)

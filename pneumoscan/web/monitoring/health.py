@@ -1,10 +1,12 @@
-"""What /healthz checks: the database takes a write and the upload folder takes a file.
+"""Probes: /livez (the process answers) and /readyz, also served as /healthz, which checks that
+the database takes a write and the upload folder takes a file.
 
 A `SELECT 1` passes on a read-only database, where every upload then fails, so the check
 writes: a row inserted inside a transaction that is rolled back, and a small file written
 and removed where uploads are stored. With STORAGE=database the files are rows of
 `stored_files`, so the database check also inserts one there (in the same rolled-back
-transaction) and the storage state is the database's.
+transaction) and the storage state is the database's. With STORAGE=s3 the store puts and
+deletes a small object in the bucket.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ def _may_name_parts() -> bool:
         return open_demo()
 
 
+@bp.get("/livez")
+def livez():
+    """For liveness probes, which restart the process: no model, database or store, just an answer."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
 @bp.get("/healthz")
 def healthz():
     """For load balancers: 200 only when the model loads, the database takes a write and the

@@ -1,6 +1,6 @@
-"""Commands that move results: between the two stores, out to / in from a zip file, and away.
+"""Commands that move results: between the stores, out to / in from a zip file, and away.
 
-`flask --app app storage migrate --to database|filesystem` copies every result's files into
+`flask --app app storage migrate --to database|filesystem|s3` copies every result's files into
 the other store, one result per transaction, skipping files already there, so it can be
 interrupted and run again; the source is left as it was until STORAGE is switched.
 `flask --app app export-data FILE.zip` / `import-data FILE.zip` carry every result (rows as
@@ -59,7 +59,7 @@ def migrate_storage(target_kind: str) -> None:
     source = upload_store()
     if target_kind == current_app.config["STORAGE"]:
         raise click.ClickException(f"STORAGE is already {target_kind}; nothing to copy")
-    target = make_store(target_kind, current_app.config["UPLOAD_FOLDER"])
+    target = make_store(target_kind, current_app.config)
     reading, writing = db.session(), db.database().sessions()
     copied = skipped = 0
     try:

@@ -9,7 +9,8 @@ from flask import Blueprint, abort, send_file
 
 from pneumoscan.web import db
 from pneumoscan.web.models import Result
-from pneumoscan.web.storage import CONTENT_TYPES, upload_store
+from pneumoscan.web.storage import upload_store
+from pneumoscan.web.store_names import CONTENT_TYPES
 
 bp = Blueprint("files", __name__)
 

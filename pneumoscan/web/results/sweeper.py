@@ -17,7 +17,7 @@ import threading
 import time
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.cli import with_appcontext
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,6 +85,9 @@ def sweep(window: float | None = ORPHAN_WINDOW_SECONDS) -> int:
 
 
 def _sweep_when_due() -> None:
+    """Not on /livez, which must answer without I/O (readiness polls still count)."""
+    if request.endpoint == "health.livez":
+        return
     clock: Clock | None = current_app.extensions.get(EXTENSION)
     if clock is not None and clock.take_turn():
         sweep()
