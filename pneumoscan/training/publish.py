@@ -71,6 +71,9 @@ from pneumoscan.training.xception import (
 MODEL_FILE = "pneumoscan.onnx"
 HEAD_FILE = "head_and_gate.npz"
 MAX_AUC_DROP = 0.002
+# The viral AUC is measured on the pneumonia images alone (200 external, 125 x 75 pairs), so its
+# standard error is about twice the main AUC's; its tolerance is too.
+MAX_VIRAL_AUC_DROP = 0.005
 CALIBRATION_IMAGES = 200
 SUBTYPE_POLICY = "youden"
 SUBTYPE_QUANTILE = 0.5
@@ -162,8 +165,8 @@ def mix_toward_start(trained: Trained, external: LabelledSet, config: TrainConfi
 def choose_weights(
     build: Path, fp32: Path, calibration: np.ndarray, sets: list[LabelledSet], config: TrainConfig
 ) -> tuple[Path, dict[str, Scores], dict]:
-    """The lightest format whose AUCs (pneumonia, and viral among pneumonia images) on every set
-    stay within MAX_AUC_DROP of float32, with its logits."""
+    """The lightest format whose AUCs on every set stay within MAX_AUC_DROP (pneumonia) and
+    MAX_VIRAL_AUC_DROP (viral among pneumonia images) of float32, with its logits."""
     reference = score_onnx(fp32, sets, config)
     checks: dict = {
         "float32": {
@@ -179,12 +182,13 @@ def choose_weights(
         path = build / f"model_{name}.onnx"
         make(path)
         scores = score_onnx(path, sets, config)
-        drops = {s.name: max(np.subtract(aucs(s, reference[s.name]), aucs(s, scores[s.name]))) for s in sets}
-        accepted = all(drop <= MAX_AUC_DROP for drop in drops.values())
+        drops = {s.name: np.subtract(aucs(s, reference[s.name]), aucs(s, scores[s.name])) for s in sets}
+        accepted = all(d[0] <= MAX_AUC_DROP and d[1] <= MAX_VIRAL_AUC_DROP for d in drops.values())
         checks[name] = {
             "size_mb": path.stat().st_size / 2**20,
             "accepted": accepted,
-            **{f"{k}_auc_drop": float(v) for k, v in drops.items()},
+            **{f"{k}_auc_drop": float(v[0]) for k, v in drops.items()},
+            **{f"{k}_viral_auc_drop": float(v[1]) for k, v in drops.items()},
             "max_abs_logit_change": max(
                 float(np.abs(scores[k].logit - reference[k].logit).max()) for k in scores
             ),
