@@ -103,7 +103,6 @@ def render_result(row: Result, review_form: ReviewForm, status: int = 200):
         result=row,
         reviews=reviews.versions(db.session(), row.id),
         review_form=review_form,
-        delete_form=ConfirmForm(formdata=None),
     ), status
 
 
@@ -136,9 +135,13 @@ def review(prediction_id):
     return redirect(url_for("pages.result", prediction_id=row.id), code=303)
 
 
-@bp.post("/predictions/<uuid:prediction_id>/delete")
+@bp.route("/predictions/<uuid:prediction_id>/delete", methods=["GET", "POST"])
 @admin_required
 def delete(prediction_id):
+    """GET asks first (one click never deletes); the confirmation's POST deletes."""
+    if request.method != "POST":
+        row = find_result(prediction_id)
+        return render_template("confirm_delete.html", result=row, form=ConfirmForm(formdata=None))
     if not ConfirmForm().validate_on_submit():
         abort(400, "the form expired; reload the page and try again")
     store = upload_store()

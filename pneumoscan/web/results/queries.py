@@ -16,6 +16,8 @@ from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
 from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_condition
 
 ESTIMATES = CLASS_NAMES
+# `sort`: newest first (the default), highest probability first, or unreviewed first then newest.
+SORTS = ("newest", "probability", "unreviewed")
 MAX_CASE_SEARCH = 64
 # The query-string name of each filter (`from` and `to` are Python keywords, hence the mapping).
 ARG_NAMES = {
@@ -25,6 +27,7 @@ ARG_NAMES = {
     "date_from": "from",
     "date_to": "to",
     "case": "case",
+    "sort": "sort",
 }
 
 
@@ -38,6 +41,7 @@ class HistoryFilters:
     date_from: date | None = None
     date_to: date | None = None
     case: str | None = None
+    sort: str | None = None
 
     def query_args(self) -> dict[str, str]:
         """The filters as query arguments, for links that keep them (pager, CSV download)."""
@@ -64,6 +68,7 @@ def parse_filters() -> HistoryFilters:
         date_from=date_arg("from"),
         date_to=date_arg("to"),
         case=case or None,
+        sort=choice_arg("sort", SORTS),
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         abort(400, "'from' must not be after 'to'")
@@ -81,8 +86,8 @@ def _like_pattern(text: str) -> str:
 
 
 def filtered(filters: HistoryFilters) -> Select:
-    """(result, its latest review or None) rows matching `filters`, newest first. Dates are UTC days;
-    `to` includes its whole day."""
+    """(result, its latest review or None) rows matching `filters`, in their `sort` order (newest
+    breaks ties). Dates are UTC days; `to` includes its whole day."""
     latest = latest_review()
     query = select(Result, latest).outerjoin(latest, latest.prediction_id == Result.id)
     if filters.estimate:
@@ -98,7 +103,12 @@ def filtered(filters: HistoryFilters) -> Select:
     if filters.case:
         pattern = _like_pattern(filters.case)
         query = query.where(func.lower(Result.case_reference).like(pattern, escape="\\"))
-    return query.order_by(Result.created_at.desc(), Result.id.desc())
+    newest = (Result.created_at.desc(), Result.id.desc())
+    if filters.sort == "probability":
+        return query.order_by(Result.probability.desc(), *newest)
+    if filters.sort == "unreviewed":
+        return query.order_by(latest.id.is_not(None), *newest)
+    return query.order_by(*newest)
 
 
 def page(
