@@ -15,7 +15,11 @@ ROLE_CHOICES = [SelectChoice(role) for role in ROLES]
 def _new_password(label: str = "Password") -> PasswordField:
     return PasswordField(
         label,
-        validators=[InputRequired("enter a password"), Length(min=MIN_PASSWORD_LENGTH)],
+        validators=[
+            InputRequired("enter a password"),
+            Length(min=MIN_PASSWORD_LENGTH, message=f"use at least {MIN_PASSWORD_LENGTH} characters"),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
         render_kw={"autocomplete": "new-password", "minlength": MIN_PASSWORD_LENGTH},
     )
 

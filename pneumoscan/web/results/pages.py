@@ -169,6 +169,7 @@ def history():
         filter_args=filters.query_args(),
         uploaders=db.session().scalars(select(User).order_by(User.display_name)).all(),
         estimates=queries.ESTIMATES,
+        sorts=queries.SORTS,
         review_states=reviews.REVIEW_STATES,
         review_state=reviews.review_state,
     )

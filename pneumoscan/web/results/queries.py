@@ -16,8 +16,12 @@ from pneumoscan.web.queryargs import choice_arg, date_arg, optional_int_arg
 from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_condition
 
 ESTIMATES = CLASS_NAMES
-# `sort`: newest first (the default), highest probability first, or unreviewed first then newest.
-SORTS = ("newest", "probability", "unreviewed")
+# `sort` and what each order is: newest is the default; ties go newest first.
+SORTS = {
+    "newest": "Newest first",
+    "probability": "Highest probability first",
+    "unreviewed": "Unreviewed first, then newest",
+}
 MAX_CASE_SEARCH = 64
 # The query-string name of each filter (`from` and `to` are Python keywords, hence the mapping).
 ARG_NAMES = {
@@ -68,7 +72,7 @@ def parse_filters() -> HistoryFilters:
         date_from=date_arg("from"),
         date_to=date_arg("to"),
         case=case or None,
-        sort=choice_arg("sort", SORTS),
+        sort=choice_arg("sort", tuple(SORTS)),
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         abort(400, "'from' must not be after 'to'")
