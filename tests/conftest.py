@@ -367,6 +367,26 @@ def sign_in_browser(page, live_url: str, user) -> None:
     page.wait_for_load_state("load")
 
 
+def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "") -> str:
+    """One X-ray through the API with the browser's own session; returns the result's id."""
+    answer = page.request.post(
+        f"{live_url}/api/v1/predictions",
+        multipart={
+            "file": {"name": "xray", "mimeType": "application/octet-stream", "buffer": data},
+            "case_reference": case_reference,
+        },
+    )
+    assert answer.status == 201, answer.text()
+    return answer.json()["id"]
+
+
+def tall_xray(path) -> bytes:
+    """A real X-ray scaled up to a tall 1600×2000 PNG: the layout's hardest case for one page."""
+    buffer = io.BytesIO()
+    Image.open(path).convert("L").resize((1600, 2000)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def loaded_images(page) -> list[dict]:
     """Each image of the page: its URL, whether it finished loading, and its natural width."""
     return page.evaluate(

@@ -4,33 +4,11 @@ result on one A4 page. Every page is checked for Content-Security-Policy violati
 
 from __future__ import annotations
 
-import io
 import re
 
-from conftest import colour_png, csp_violations, loaded_images, sign_in_browser
-from PIL import Image
+from conftest import colour_png, csp_violations, loaded_images, sign_in_browser, tall_xray, upload_through_api
 
 RESULT_URL = re.compile(r"/predictions/[0-9a-f-]{36}$")
-
-
-def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "") -> str:
-    """One X-ray through the API with the browser's own session; returns the result's id."""
-    answer = page.request.post(
-        f"{live_url}/api/v1/predictions",
-        multipart={
-            "file": {"name": "xray", "mimeType": "application/octet-stream", "buffer": data},
-            "case_reference": case_reference,
-        },
-    )
-    assert answer.status == 201, answer.text()
-    return answer.json()["id"]
-
-
-def tall_xray(path) -> bytes:
-    """A real X-ray scaled up to a tall portrait PNG: the layout's hardest case for one page."""
-    buffer = io.BytesIO()
-    Image.open(path).convert("L").resize((1600, 2000)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def pdf_page_count(pdf: bytes) -> int:
@@ -128,7 +106,7 @@ def test_result_prints_on_one_a4_page_with_what_matters_and_no_navigation_or_for
         "header.site",
         "nav",
         "form.review-form",
-        "form.danger",
+        ".danger",
         ".print-button",
         ".review-history",
     ):

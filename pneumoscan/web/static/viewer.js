@@ -29,7 +29,7 @@ function setUpViewer(viewer) {
   heatLayer.className = "heat-layer";
   layers.append(baseLayer, heatLayer);
   stage.append(layers);
-  images.before(stage);
+  images.after(stage);
 
   // The fitted size (the whole X-ray in the stage) and the view: scale relative to it, offset in px.
   let fit = { width: 0, height: 0 };
