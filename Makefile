@@ -33,7 +33,7 @@ format: $(VENV)/.dev-stamp
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint system-test-deps
+test: lint system-test-deps node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest
 
 # The README's picture of the result page, from the browser test (needs chromium and the X-rays).
@@ -61,6 +61,11 @@ $(VENV)/.serve-stamp: requirements.txt | $(BIN)/python
 $(VENV)/.dev-stamp: requirements-dev.txt requirements-weights.txt $(VENV)/.serve-stamp
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-weights.txt
+	touch $@
+
+# axe-core for the browser tests' accessibility checks, at the version package-lock.json pins.
+node_modules/axe-core/axe.min.js: package-lock.json
+	npm ci --no-audit --no-fund
 	touch $@
 
 # Debian's chromium for the browser test, a PostgreSQL server for the PostgreSQL tests and
