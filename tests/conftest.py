@@ -353,6 +353,14 @@ def console(page) -> list[str]:
     return messages
 
 
+def inline_code(html: str) -> list[str]:
+    """The page's inline scripts, style elements and style attributes (the CSP refuses them); a
+    script from static/ is fine."""
+    tags = re.findall(r"<script\b[^>]*>", html)
+    scripts = [tag for tag in tags if not re.search(r'src="/static/[^"]+\.js"', tag)]
+    return scripts + re.findall(r"<style\b|\bstyle=", html)
+
+
 def csp_violations(console: list[str]) -> list[str]:
     """The Content-Security-Policy violations among the console messages."""
     return [text for text in console if "Content Security Policy" in text]
