@@ -62,6 +62,7 @@ def test_several_files_through_the_form_each_get_a_result_or_a_reason(
     page.get_by_role("button", name=re.compile("analyse", re.I)).click()
     page.wait_for_load_state("load")
 
+    assert re.search(r"/uploads/[\w-]+$", page.url), "the answer has its own URL"
     assert page.inner_text("h1") == "2 of 3 X-rays analysed"
     rows = page.locator("table.uploads tbody tr")
     assert rows.count() == 3

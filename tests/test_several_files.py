@@ -34,9 +34,13 @@ def test_form_with_two_xrays_and_a_photo_makes_two_results_and_says_why_the_phot
         (io.BytesIO(second.read_bytes()), "second.jpeg"),
     ]
 
-    response = client.post(
+    posted = client.post(
         "/", data={"csrf_token": csrf_token(client), "file": files, "case_reference": " STUDY-42 "}
     )
+    assert posted.status_code == 303 and posted.headers["Location"].startswith("/uploads/")
+    response = client.get(posted.headers["Location"])
+    assert client.get(posted.headers["Location"]).get_data() == response.get_data(), "a reload shows it again"
+    assert app.test_client().get(posted.headers["Location"]).status_code == 404, "kept in that browser only"
 
     html = response.get_data(as_text=True)
     assert response.status_code == 200
