@@ -12,6 +12,11 @@ from pneumoscan.web.models import ROLES
 ROLE_CHOICES = [SelectChoice(role) for role in ROLES]
 
 
+def _at_most(characters: int) -> Length:
+    """A length limit worded as the app words its errors."""
+    return Length(max=characters, message=f"use at most {characters} characters")
+
+
 def _new_password(label: str = "Password") -> PasswordField:
     return PasswordField(
         label,
@@ -25,13 +30,13 @@ def _new_password(label: str = "Password") -> PasswordField:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired("enter your email"), Length(max=254)])
+    email = EmailField("Email", validators=[InputRequired("enter your email"), _at_most(254)])
     password = PasswordField("Password", validators=[InputRequired("enter your password")])
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired("enter an email address"), Length(max=254)])
-    display_name = StringField("Name", validators=[InputRequired("enter a name"), Length(max=120)])
+    email = EmailField("Email", validators=[InputRequired("enter an email address"), _at_most(254)])
+    display_name = StringField("Name", validators=[InputRequired("enter a name"), _at_most(120)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="clinician")
     password = _new_password()
 
