@@ -112,7 +112,7 @@ def test_result_prints_on_one_a4_page_with_what_matters_and_no_navigation_or_for
         ".review-history",
     ):
         assert page.locator(hidden).count() >= 1 and not page.locator(hidden).first.is_visible(), hidden
-    for shown in (".summary", ".notice", ".latest-review", "img"):
+    for shown in (".summary", ".notice", ".latest-review", "img", ".legend-bar"):
         assert page.locator(shown).first.is_visible(), shown
     assert all(page.locator("img").nth(index).is_visible() for index in range(2))
     summary = page.inner_text(".summary")
