@@ -31,7 +31,7 @@ format: $(VENV)/.dev-stamp
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint system-test-deps
+test: lint system-test-deps node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest
 
 # The README's picture of the result page, from the browser test (needs chromium and the X-rays).
@@ -71,6 +71,11 @@ requirements: $(VENV)/.dev-stamp
 	$(UV_COMPILE) requirements.in -o requirements.txt
 	$(UV_COMPILE) requirements-dev.in -o requirements-dev.txt
 	$(UV_COMPILE) --no-deps requirements-weights.in -o requirements-weights.txt
+
+# axe-core for the browser tests' accessibility checks, at the version package-lock.json pins.
+node_modules/axe-core/axe.min.js: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 # Debian's chromium for the browser test, a PostgreSQL server for the PostgreSQL tests and
 # redis-server for the several-instances test. Skipped where all are present, or where there is

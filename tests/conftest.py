@@ -94,12 +94,10 @@ def model_copy(tmp_path: Path, model_dir: Path) -> Path:
 def migrate(url: str) -> None:
     """What the release step does before an app starts: bring the database to the code's schema."""
     from pneumoscan.web import db, schema
-    from tests.pending_columns import add_pending_columns
 
     engine = db.make_engine(url)
     try:
         schema.upgrade(engine)
-        add_pending_columns(engine)
     finally:
         engine.dispose()
 
@@ -377,6 +375,14 @@ def console(page) -> list[str]:
     return messages
 
 
+def inline_code(html: str) -> list[str]:
+    """The page's inline scripts, style elements and style attributes (the CSP refuses them); a
+    script from static/ is fine."""
+    tags = re.findall(r"<script\b[^>]*>", html)
+    scripts = [tag for tag in tags if not re.search(r'src="/static/[^"]+\.js"', tag)]
+    return scripts + re.findall(r"<style\b|\bstyle=", html)
+
+
 def csp_violations(console: list[str]) -> list[str]:
     """The Content-Security-Policy violations among the console messages."""
     return [text for text in console if "Content Security Policy" in text]
@@ -389,6 +395,26 @@ def sign_in_browser(page, live_url: str, user) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("load")
+
+
+def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "") -> str:
+    """One X-ray through the API with the browser's own session; returns the result's id."""
+    answer = page.request.post(
+        f"{live_url}/api/v1/predictions",
+        multipart={
+            "file": {"name": "xray", "mimeType": "application/octet-stream", "buffer": data},
+            "case_reference": case_reference,
+        },
+    )
+    assert answer.status == 201, answer.text()
+    return answer.json()["id"]
+
+
+def tall_xray(path) -> bytes:
+    """A real X-ray scaled up to a tall 1600×2000 PNG: the layout's hardest case for one page."""
+    buffer = io.BytesIO()
+    Image.open(path).convert("L").resize((1600, 2000)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def loaded_images(page) -> list[dict]:

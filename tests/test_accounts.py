@@ -7,7 +7,7 @@ import logging
 import re
 from datetime import timedelta
 
-from conftest import PASSWORD, Accounts, post_login
+from conftest import PASSWORD, Accounts, inline_code, post_login
 from sqlalchemy import func, select
 
 from pneumoscan.web import db
@@ -240,7 +240,24 @@ def test_uploads_do_not_spend_the_sign_in_budget(make_app):
 def test_login_form_has_csrf_and_no_inline_code(app, users):
     page = app.test_client().get("/login").get_data(as_text=True)
     assert re.search(r'name="csrf_token" type="hidden"', page)
-    assert "<script" not in page and "style=" not in page
+    assert not inline_code(page)
+
+
+def test_first_run_shows_every_error_at_once_in_our_words(make_app, csrf_token):
+    app = make_app(OPEN_DEMO=False, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    form = {"email": "a@clinic.example", "display_name": "", "password": "short", "code": "0000-0000-0000"}
+    answer = client.post("/setup", data={**form, "csrf_token": csrf_token(client, "/setup")})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    for words in ("wrong setup code", "enter a name", "use at least 10 characters"):
+        assert words in html, words
+    assert "Field must" not in html and "At least 10 characters." in html
+
+
+def test_first_run_page_in_open_demo_says_what_to_do(make_app):
+    html = make_app(OPEN_DEMO=True).test_client().get("/setup").get_data(as_text=True)
+    assert "printed no setup code" in html and ".venv/bin/flask --app app users create" in html
 
 
 def test_sign_in_and_first_run_refuse_posts_without_csrf(make_app):

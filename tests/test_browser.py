@@ -44,7 +44,7 @@ def test_sign_in_upload_see_result_and_history_then_sign_out(
     assert stored["uploaded_by"]["name"] == "Dr Cy Clinician"
 
     images = loaded_images(page)
-    assert len(images) == 2, images
+    assert len(images) == 4, images  # the two figures (shown without JavaScript) and the viewer's layers
     assert all(image["complete"] and image["width"] > 0 for image in images), images
     expected = {live_url + stored["image_url"], live_url + stored["heatmap_url"]}
     assert {image["src"].split("?")[0] for image in images} == expected

@@ -77,3 +77,28 @@ def test_dashboard_charts_render_and_the_site_threshold_is_applied(site_data, us
     assert "the model card's" in page.inner_text("#threshold-in-use")
     assert page.locator("#threshold-history tbody tr").count() == 2
     assert not csp_violations(console), console
+
+
+def test_dashboard_on_a_phone_fits_with_readable_labels_plain_names_and_no_empty_weeks(
+    site_data, users, live_url, page, console
+):
+    from accessibility import serious_violations
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in_browser(page, live_url, users.admin)
+    page.goto(f"{live_url}/dashboard")
+    assert not page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth")
+    smallest = page.evaluate(
+        """() => Math.min(...Array.from(document.querySelectorAll("figure.chart text"), (text) =>
+            text.getBoundingClientRect().height))"""
+    )
+    assert smallest >= 11, f"chart labels are {smallest:.1f} px on a phone"
+    weeks = page.locator("#drift-table tbody tr")
+    assert weeks.count() >= 1
+    uploads = [int(weeks.nth(i).locator("td[data-label=Uploads]").inner_text()) for i in range(weeks.count())]
+    assert all(uploads), "weeks without uploads are collapsed into one line"
+    assert "without uploads not listed" in page.inner_text("#empty-weeks")
+    headers = page.inner_text("#drift-table thead")
+    assert "_" not in headers and "Near-white area: shift" in headers
+    assert not serious_violations(page)
+    assert not csp_violations(console), console

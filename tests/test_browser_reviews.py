@@ -4,33 +4,11 @@ result on one A4 page. Every page is checked for Content-Security-Policy violati
 
 from __future__ import annotations
 
-import io
 import re
 
-from conftest import colour_png, csp_violations, loaded_images, sign_in_browser
-from PIL import Image
+from conftest import colour_png, csp_violations, loaded_images, sign_in_browser, tall_xray, upload_through_api
 
 RESULT_URL = re.compile(r"/predictions/[0-9a-f-]{36}$")
-
-
-def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "") -> str:
-    """One X-ray through the API with the browser's own session; returns the result's id."""
-    answer = page.request.post(
-        f"{live_url}/api/v1/predictions",
-        multipart={
-            "file": {"name": "xray", "mimeType": "application/octet-stream", "buffer": data},
-            "case_reference": case_reference,
-        },
-    )
-    assert answer.status == 201, answer.text()
-    return answer.json()["id"]
-
-
-def tall_xray(path) -> bytes:
-    """A real X-ray scaled up to a tall portrait PNG: the layout's hardest case for one page."""
-    buffer = io.BytesIO()
-    Image.open(path).convert("L").resize((1600, 2000)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def pdf_page_count(pdf: bytes) -> int:
@@ -84,6 +62,7 @@ def test_several_files_through_the_form_each_get_a_result_or_a_reason(
     page.get_by_role("button", name=re.compile("analyse", re.I)).click()
     page.wait_for_load_state("load")
 
+    assert re.search(r"/uploads/[\w-]+$", page.url), "the answer has its own URL"
     assert page.inner_text("h1") == "2 of 3 X-rays analysed"
     rows = page.locator("table.uploads tbody tr")
     assert rows.count() == 3
@@ -128,12 +107,12 @@ def test_result_prints_on_one_a4_page_with_what_matters_and_no_navigation_or_for
         "header.site",
         "nav",
         "form.review-form",
-        "form.danger",
+        ".danger",
         ".print-button",
         ".review-history",
     ):
         assert page.locator(hidden).count() >= 1 and not page.locator(hidden).first.is_visible(), hidden
-    for shown in (".summary", ".notice", ".latest-review", "img"):
+    for shown in (".summary", ".notice", ".latest-review", "img", ".legend-bar"):
         assert page.locator(shown).first.is_visible(), shown
     assert all(page.locator("img").nth(index).is_visible() for index in range(2))
     summary = page.inner_text(".summary")

@@ -82,6 +82,19 @@ def page_ids(client, query: str) -> list[str]:
             ["unreviewed_n"],
         ),
         (
+            "sort=newest",
+            ["demo", "changed_mind", "unreviewed_p", "unreviewed_n", "unsure", "disagreed", "agreed"],
+        ),
+        (
+            "sort=probability",
+            ["unreviewed_p", "unsure", "agreed", "demo", "changed_mind", "unreviewed_n", "disagreed"],
+        ),
+        (
+            "sort=unreviewed",
+            ["demo", "unreviewed_p", "unreviewed_n", "changed_mind", "unsure", "disagreed", "agreed"],
+        ),
+        ("sort=probability&estimate=NORMAL", ["demo", "changed_mind", "unreviewed_n", "disagreed"]),
+        (
             "estimate=&review=&uploader=&from=&to=&case=",
             ["demo", "changed_mind", "unreviewed_p", "unreviewed_n", "unsure", "disagreed", "agreed"],
         ),
@@ -182,3 +195,9 @@ def test_pagination_links_keep_the_filters(make_app):
     csv_link = re.search(r'href="(/history\.csv[^"]*)"', first).group(1).replace("&amp;", "&")
     assert all(part in csv_link for part in ("estimate=NORMAL", "case=CASE-9", "from=2020-01-01"))
     assert 'value="CASE-9"' in first and "<option selected>NORMAL</option>" in first
+
+
+def test_an_unknown_sort_is_a_400_naming_the_choices(users):
+    answer = users.client(users.clinician).get("/history?sort=oldest")
+    assert answer.status_code == 400
+    assert "sort&#39; must be one of newest, probability, unreviewed" in answer.get_data(as_text=True)

@@ -163,3 +163,12 @@ def test_the_app_refuses_a_database_upgraded_by_newer_code(tmp_path, model_dir):
 
     with pytest.raises(schema.SchemaBehind, match="9999_from_the_future, which this code does not know"):
         create_app({"DATABASE_URL": url, "MODEL_DIR": str(model_dir), "SECRET_KEY": "x"})
+
+
+def test_the_start_check_logs_no_alembic_info_lines(empty_database, caplog):
+    _, engine = empty_database
+    schema.upgrade(engine)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert schema.current(engine) == schema.head()
+    assert not [record for record in caplog.records if record.name.startswith("alembic")]

@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
-from conftest import colour_png
+from conftest import colour_png, inline_code
 from PIL import Image
 
 from pneumoscan.decode import decode_image
@@ -136,7 +136,7 @@ def test_security_headers_on_pages_errors_and_files(client):
 def test_pages_have_no_inline_script_or_style_and_fit_a_phone(client):
     html = client.get("/").get_data(as_text=True)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert "<script" not in html and "<style" not in html and "style=" not in html
+    assert not inline_code(html)
     assert '<label for="file">' in html
 
 
@@ -162,3 +162,32 @@ def test_healthz_reports_the_loaded_models_version_and_the_database(make_app, mo
         "database": "ok",
         "storage": "ok",
     }
+
+
+def test_not_found_and_wrong_method_are_answered_in_our_words_with_the_next_step(client):
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404
+    assert "look for it in the history" in missing.get_data(as_text=True)
+    assert "requested URL was not found" not in missing.get_data(as_text=True)
+    wrong = client.put("/history")
+    assert wrong.status_code == 405
+    assert "use the page&#39;s own buttons and links" in wrong.get_data(as_text=True)
+    assert "not allowed for the requested URL" not in wrong.get_data(as_text=True)
+
+
+def test_result_page_shows_small_probabilities_and_the_subtype_with_its_caveat(app, client, monkeypatch):
+    from conftest import add_result
+
+    from pneumoscan.web.models import Result
+
+    normal = add_result(app, probability=0.0002)
+    html = client.get(f"/predictions/{normal}").get_data(as_text=True)
+    assert "&lt; 0.1 %" in html and not re.search(r"[^\d.]0\.0 %", html)
+    assert "Subtype" not in html, "no subtype where the result has none"
+    assert "blue: where the model looked least" in html and "red: where it looked most" in html
+
+    for name, value in {"subtype": "VIRAL", "viral_probability": 0.71, "subtype_threshold": 0.5}.items():
+        monkeypatch.setattr(Result, name, value, raising=False)
+    html = client.get(f"/predictions/{add_result(app, label='PNEUMONIA')}").get_data(as_text=True)
+    assert "Subtype estimate (secondary): <strong>VIRAL</strong>" in html and "71.0 %" in html
+    assert html.count("the dataset's curation and noisier than the main label") == 2

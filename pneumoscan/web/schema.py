@@ -7,6 +7,7 @@ database that is behind, rather than failing request by request.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -46,8 +47,16 @@ def head() -> str:
 
 
 def current(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    """The database's revision. Alembic's two INFO lines about its context are muted here: they
+    would open every `flask` command and say nothing; `alembic upgrade` still logs its steps."""
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        quiet.setLevel(level)
 
 
 def upgrade(engine: Engine) -> None:

@@ -12,22 +12,31 @@ from pneumoscan.web.models import ROLES
 ROLE_CHOICES = [SelectChoice(role) for role in ROLES]
 
 
+def _at_most(characters: int) -> Length:
+    """A length limit worded as the app words its errors."""
+    return Length(max=characters, message=f"use at most {characters} characters")
+
+
 def _new_password(label: str = "Password") -> PasswordField:
     return PasswordField(
         label,
-        validators=[InputRequired("enter a password"), Length(min=MIN_PASSWORD_LENGTH)],
+        validators=[
+            InputRequired("enter a password"),
+            Length(min=MIN_PASSWORD_LENGTH, message=f"use at least {MIN_PASSWORD_LENGTH} characters"),
+        ],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters.",
         render_kw={"autocomplete": "new-password", "minlength": MIN_PASSWORD_LENGTH},
     )
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired("enter your email"), Length(max=254)])
+    email = EmailField("Email", validators=[InputRequired("enter your email"), _at_most(254)])
     password = PasswordField("Password", validators=[InputRequired("enter your password")])
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired("enter an email address"), Length(max=254)])
-    display_name = StringField("Name", validators=[InputRequired("enter a name"), Length(max=120)])
+    email = EmailField("Email", validators=[InputRequired("enter an email address"), _at_most(254)])
+    display_name = StringField("Name", validators=[InputRequired("enter a name"), _at_most(120)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="clinician")
     password = _new_password()
 

@@ -96,7 +96,9 @@ def setup():
     if demo.accounts_exist():
         return redirect(url_for("auth.login"))
     form = SetupForm()
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    # The code is checked even when another field is wrong, so every error shows at once.
+    if form.is_submitted() and form.code.data and not form.csrf_token.errors:
         buckets = throttle.buckets("first-run setup", request.remote_addr)
         _refuse_while_locked(buckets)
         expected = first_run.setup_code(current_app.config["SECRET_KEY"])
@@ -104,8 +106,8 @@ def setup():
         if not hmac.compare_digest(form.code.data.strip().lower(), expected):
             throttle.record_failure(database, buckets)
             database.commit()
-            form.code.errors.append("wrong setup code; it is in the server's log")
-        else:
+            form.code.errors = [*form.code.errors, "wrong setup code; it is in the server's log"]
+        elif valid:
             try:
                 user = rules.create(
                     database, form.email.data, form.display_name.data, "admin", form.password.data

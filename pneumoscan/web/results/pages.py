@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import NamedTuple
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
@@ -28,6 +29,10 @@ from pneumoscan.web.server.rate_limits import rate_limited
 from pneumoscan.web.storage import upload_store
 
 bp = Blueprint("pages", __name__)
+# The answer to the last upload of several files, in the browser's own (signed) session cookie:
+# file names are shown on that answer only and never stored on the server.
+UPLOAD_ANSWER = "upload_answer"
+SHOWN_NAME_LENGTH = 80
 
 
 def render_upload_form(form: UploadForm, message: str | None = None, status: int = 200):
@@ -89,11 +94,51 @@ def index():
             return render_upload_form(form, refusal.message, refusal.status)
         return redirect(url_for("pages.result", prediction_id=row.id), code=303)
     outcomes = [_outcome(upload, case_reference) for upload in uploads]
-    made = [outcome for outcome in outcomes if outcome.result is not None]
-    status = 200 if made else outcomes[0].refusal.status
+    if not any(outcome.result for outcome in outcomes):
+        return _render_outcomes(outcomes, case_reference, outcomes[0].refusal.status)
+    key = secrets.token_urlsafe(9)
+    session[UPLOAD_ANSWER] = {
+        "key": key,
+        "case_reference": case_reference,
+        "outcomes": [
+            [
+                outcome.name[:SHOWN_NAME_LENGTH],
+                outcome.result.id if outcome.result else None,
+                outcome.refusal.message if outcome.refusal else None,
+            ]
+            for outcome in outcomes
+        ],
+    }
+    return redirect(url_for("pages.uploads", key=key), code=303)
+
+
+def _render_outcomes(outcomes: list[Outcome], case_reference: str | None, status: int = 200):
+    made = sum(outcome.result is not None for outcome in outcomes)
     return render_template(
-        "uploads.html", outcomes=outcomes, made=len(made), case_reference=case_reference
+        "uploads.html", outcomes=outcomes, made=made, case_reference=case_reference
     ), status
+
+
+def _kept_outcome(name: str, result_id: str | None, message: str | None) -> Outcome:
+    """One outcome of the kept answer; a result deleted since is said to be."""
+    result = db.session().get(Result, result_id) if result_id else None
+    if result_id and result is None:
+        message = "this result has since been deleted"
+    return Outcome(name, result, ImageRejected(message) if message else None)
+
+
+@bp.get("/uploads/<key>")
+def uploads(key: str):
+    """The answer to an upload of several files at its own URL (post, redirect, get), so a reload
+    sends nothing again; it lasts in this browser until its next upload of several files."""
+    answer = session.get(UPLOAD_ANSWER)
+    if not answer or answer.get("key") != key:
+        abort(
+            404,
+            "this upload's answer is kept only in the browser that sent it; find its results in the history",
+        )
+    outcomes = [_kept_outcome(name, result_id, message) for name, result_id, message in answer["outcomes"]]
+    return _render_outcomes(outcomes, answer["case_reference"])
 
 
 def render_result(row: Result, review_form: ReviewForm, status: int = 200):
@@ -103,7 +148,6 @@ def render_result(row: Result, review_form: ReviewForm, status: int = 200):
         result=row,
         reviews=reviews.versions(db.session(), row.id),
         review_form=review_form,
-        delete_form=ConfirmForm(formdata=None),
     ), status
 
 
@@ -149,9 +193,13 @@ def review(prediction_id):
     return redirect(url_for("pages.result", prediction_id=row.id), code=303)
 
 
-@bp.post("/predictions/<uuid:prediction_id>/delete")
+@bp.route("/predictions/<uuid:prediction_id>/delete", methods=["GET", "POST"])
 @admin_required
 def delete(prediction_id):
+    """GET asks first (one click never deletes); the confirmation's POST deletes."""
+    if request.method != "POST":
+        row = find_result(prediction_id)
+        return render_template("confirm_delete.html", result=row, form=ConfirmForm(formdata=None))
     if not ConfirmForm().validate_on_submit():
         abort(400, "the form expired; reload the page and try again")
     store = upload_store()
@@ -180,6 +228,7 @@ def history():
         uploaders=db.session().scalars(select(User).order_by(User.display_name)).all(),
         estimates=queries.ESTIMATES,
         subtypes=queries.SUBTYPES,
+        sorts=queries.SORTS,
         review_states=reviews.REVIEW_STATES,
         review_state=reviews.review_state,
     )

@@ -17,6 +17,12 @@ from pneumoscan.web.results.reviews import REVIEW_STATES, latest_review, state_c
 
 ESTIMATES = CLASS_NAMES
 SUBTYPES = SUBTYPE_NAMES
+# `sort` and what each order is: newest is the default; ties go newest first.
+SORTS = {
+    "newest": "Newest first",
+    "probability": "Highest probability first",
+    "unreviewed": "Unreviewed first, then newest",
+}
 MAX_CASE_SEARCH = 64
 # The query-string name of each filter (`from` and `to` are Python keywords, hence the mapping).
 ARG_NAMES = {
@@ -27,6 +33,7 @@ ARG_NAMES = {
     "date_from": "from",
     "date_to": "to",
     "case": "case",
+    "sort": "sort",
 }
 
 
@@ -41,6 +48,7 @@ class HistoryFilters:
     date_from: date | None = None
     date_to: date | None = None
     case: str | None = None
+    sort: str | None = None
 
     def query_args(self) -> dict[str, str]:
         """The filters as query arguments, for links that keep them (pager, CSV download)."""
@@ -68,6 +76,7 @@ def parse_filters() -> HistoryFilters:
         date_from=date_arg("from"),
         date_to=date_arg("to"),
         case=case or None,
+        sort=choice_arg("sort", tuple(SORTS)),
     )
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         abort(400, "'from' must not be after 'to'")
@@ -85,8 +94,8 @@ def _like_pattern(text: str) -> str:
 
 
 def filtered(filters: HistoryFilters) -> Select:
-    """(result, its latest review or None) rows matching `filters`, newest first. Dates are UTC days;
-    `to` includes its whole day."""
+    """(result, its latest review or None) rows matching `filters`, in their `sort` order (newest
+    breaks ties). Dates are UTC days; `to` includes its whole day."""
     latest = latest_review()
     query = select(Result, latest).outerjoin(latest, latest.prediction_id == Result.id)
     if filters.estimate:
@@ -104,7 +113,12 @@ def filtered(filters: HistoryFilters) -> Select:
     if filters.case:
         pattern = _like_pattern(filters.case)
         query = query.where(func.lower(Result.case_reference).like(pattern, escape="\\"))
-    return query.order_by(Result.created_at.desc(), Result.id.desc())
+    newest = (Result.created_at.desc(), Result.id.desc())
+    if filters.sort == "probability":
+        return query.order_by(Result.probability.desc(), *newest)
+    if filters.sort == "unreviewed":
+        return query.order_by(latest.id.is_not(None), *newest)
+    return query.order_by(*newest)
 
 
 def page(

@@ -8,7 +8,13 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, default_exceptions
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+    default_exceptions,
+)
 
 from pneumoscan.errors import Refused
 from pneumoscan.web import schema
@@ -16,6 +22,15 @@ from pneumoscan.web.server.security import request_id
 
 DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 FORM_PAGES = "pneumoscan.form_pages"
+# The app's words, each with the next step, where Werkzeug would answer with its generic ones.
+OUR_WORDS = {
+    400: "the request could not be understood; go back, reload the page and try again",
+    403: "you may not open this page; sign in with an account that may, or go back",
+    404: "there is no such page: the result may have been deleted or the address mistyped; "
+    "look for it in the history",
+    405: "this address cannot be used that way (a form sent again, perhaps); go back and use the page's own "
+    "buttons and links",
+}
 
 
 def add_form_page(app: Flask, endpoint: str, render: Callable[[str, int], ResponseReturnValue]) -> None:
@@ -28,9 +43,19 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.endpoint == "health.healthz"
 
 
+def in_our_words(error: HTTPException) -> str:
+    """The error's own message, or ours where it carries only Werkzeug's generic description."""
+    if error.description and error.description != type(error).description:
+        return error.description
+    if isinstance(error, RequestEntityTooLarge) and current_app.config.get("MAX_CONTENT_LENGTH"):
+        limit = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        return f"the upload is larger than the {limit:g} MB limit; choose fewer or smaller files, then retry"
+    return OUR_WORDS.get(error.code or 500, error.description or error.name)
+
+
 def http_error(error: HTTPException):
     """JSON for the API and the health check, a form page again for its POST, else an error page."""
-    message = error.description or error.name
+    message = in_our_words(error)
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     form_page = current_app.extensions.get(FORM_PAGES, {}).get(request.endpoint)
     if wants_json():
