@@ -14,7 +14,7 @@ from pneumoscan.web.api import schemas
 from pneumoscan.web.api.fhir import MEDIA_TYPE as FHIR_MEDIA_TYPE
 from pneumoscan.web.queryargs import MAX_QUERY_INT
 from pneumoscan.web.results.case_reference import MAX_LENGTH as MAX_CASE_REFERENCE
-from pneumoscan.web.results.queries import ESTIMATES, MAX_CASE_SEARCH
+from pneumoscan.web.results.queries import ESTIMATES, MAX_CASE_SEARCH, SORTS, SUBTYPES
 from pneumoscan.web.results.reviews import REVIEW_STATES
 
 OPENAPI_VERSION = "3.1.0"
@@ -64,6 +64,12 @@ LIST_PARAMETERS = [
         "csv: every match, no paging",
     ),
     _query("estimate", {"type": "string", "enum": list(ESTIMATES)}, "the model's label"),
+    _query("subtype", {"type": "string", "enum": list(SUBTYPES)}, "the model's subtype (PNEUMONIA results)"),
+    _query(
+        "sort",
+        {"type": "string", "enum": list(SORTS), "default": "newest"},
+        "; ".join(f"{key}: {text.lower()}" for key, text in SORTS.items()),
+    ),
     _query("review", {"type": "string", "enum": list(REVIEW_STATES)}, "the review state"),
     _query(
         "uploader", {"type": "integer", "minimum": 1, "maximum": MAX_QUERY_INT}, "the uploading user's id"
