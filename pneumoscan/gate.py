@@ -8,7 +8,7 @@ a one-class test: an upload is refused when it falls outside what chest X-rays l
   left-right symmetry (a chest is roughly symmetric), and the correlation of the coarse
   layout with the mean training X-ray (lungs dark, mediastinum and edges bright), each
   within the range seen on training X-rays;
-- the model's own pooled features: a squared Mahalanobis distance in the principal subspace
+- the direction of the model's own pooled features: a squared Mahalanobis distance in the principal subspace
   of the training X-rays plus the residual outside it, each scaled by its training mean.
 The refusal rates on validation X-rays and on non-X-rays are in the model card.
 """
@@ -49,6 +49,14 @@ def image_statistics(gray224: np.ndarray, template: np.ndarray) -> np.ndarray:
     )
 
 
+def unit_rows(pooled: np.ndarray) -> np.ndarray:
+    """Each feature vector scaled to length 1. The gate compares directions: a blank or faint
+    image has small features close to the X-rays' mean in length-sensitive distances, but its
+    direction is not an X-ray's (with lengths kept, faces and blanks measured nearer the training
+    X-rays than real external X-rays did)."""
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class GateReading:
     """An image's STATISTICS and pooled-feature distance from the training X-rays."""
@@ -84,8 +92,8 @@ class XrayGate:
         return {f"gate_{f.name}": np.asarray(getattr(self, f.name)) for f in fields(self)}
 
     def feature_distance(self, pooled: np.ndarray) -> np.ndarray:
-        """Distance of pooled features (N, C) from the training X-rays; about 2 for an X-ray."""
-        centred = pooled - self.mean
+        """Distance of pooled features (N, C), as directions, from the training X-rays."""
+        centred = unit_rows(pooled) - self.mean
         projected = centred @ self.components.T
         residual = centred - projected @ self.components
         return (

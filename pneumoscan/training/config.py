@@ -58,7 +58,7 @@ class TrainConfig:
     min_sensitivity: float = _option(0.95, "the sensitivity floor of the threshold policy")
     threshold_on: str = _option("external", "split the threshold is picked on: external | validation")
     threshold_quantile: float = _option(
-        0.1,
+        0.25,
         "quantile of the patient-level bootstrap picks taken as the threshold (lower = safer sensitivity)",
     )
     calibrate_on: str = _option("external", "split the Platt scaling is fitted on: external | validation")

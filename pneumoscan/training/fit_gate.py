@@ -15,7 +15,7 @@ import numpy as np
 from pneumoscan.dataset import LabelledImage, list_labelled_images, split_by_patient
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
-from pneumoscan.gate import STATISTICS, XrayGate, image_statistics, layout
+from pneumoscan.gate import STATISTICS, XrayGate, image_statistics, layout, unit_rows
 from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.model_card import ModelCard
 from pneumoscan.preprocess import Preprocessing
@@ -36,7 +36,7 @@ RANGE_MARGIN = np.array(
     ]
 )
 SCORE_QUANTILE = 0.999
-SCORE_MARGIN = 1.5
+SCORE_MARGIN = 1.35
 MAX_COLOURFULNESS = 12.0
 
 
@@ -59,11 +59,12 @@ def fit_gate(pooled: np.ndarray, grays: np.ndarray, clean: int) -> XrayGate:
     template = np.mean([layout(g) for g in grays[:clean]], axis=0)
     template = (template - template.mean()) / template.std()
     stats = np.stack([image_statistics(g, template) for g in grays])
-    mean = pooled.mean(axis=0)
-    _, _, vt = np.linalg.svd(pooled - mean, full_matrices=False)
+    directions = unit_rows(pooled)
+    mean = directions.mean(axis=0)
+    _, _, vt = np.linalg.svd(directions - mean, full_matrices=False)
     components = vt[:COMPONENTS]
-    projected = (pooled - mean) @ components.T
-    residual = (pooled - mean) - projected @ components
+    projected = (directions - mean) @ components.T
+    residual = (directions - mean) - projected @ components
     low, high = np.quantile(stats[:clean], TAIL, axis=0), np.quantile(stats[:clean], 1 - TAIL, axis=0)
     margin = RANGE_MARGIN * (high - low)
     low = np.minimum(low - margin, stats[clean:].min(axis=0))
