@@ -16,6 +16,7 @@ UPLOAD = "upload"
 VIEW = "view"
 REVIEW = "review"
 EXPORT = "export"
+IMPORT = "import"
 DELETE = "delete"
 PURGE = "purge"
 ACCOUNT_CREATE = "account-create"
@@ -33,6 +34,7 @@ ACTIONS = (
     VIEW,
     REVIEW,
     EXPORT,
+    IMPORT,
     DELETE,
     PURGE,
     ACCOUNT_CREATE,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -42,6 +43,11 @@ CONTENT_TYPES = {PNG.stored_suffix: PNG.mime_type} | {
 }
 
 EXTENSION = "pneumoscan.store"
+HEATMAP_SUFFIX = f".heatmap{PNG.stored_suffix}"
+_STORED_NAME = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    rf"(?:{re.escape(HEATMAP_SUFFIX)}|{'|'.join(re.escape(suffix) for suffix in CONTENT_TYPES)})"
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,26 @@ class Store(Protocol):
         """'ok' or 'unavailable' for the health check, given what the database check found."""
 
 
+def stored_names(prediction_id: str, image_suffix: str) -> tuple[str, str]:
+    """The names a result's image and heatmap are stored under: the store names what it stores,
+    from the result's id, never from a client or an archive."""
+    names = (f"{prediction_id}{image_suffix}", f"{prediction_id}{HEATMAP_SUFFIX}")
+    for name in names:
+        check_name(name)
+    return names
+
+
+def is_stored_name(name: str) -> bool:
+    """Whether `name` is one this module could have made: `<uuid>.<ext>` or `<uuid>.heatmap.png`."""
+    return _STORED_NAME.fullmatch(name) is not None
+
+
+def check_name(name: str) -> None:
+    """Refuses any other name before a store writes it, so nothing outside the store is written."""
+    if not is_stored_name(name):
+        raise ValueError(f"not a stored file name: {name!r}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -103,7 +129,7 @@ class UploadStore:
 
     def path(self, name: str) -> Path | None:
         """The file for a stored name, or None if the name is not one of ours or is gone."""
-        if name != os.path.basename(name) or name.startswith(".") or Path(name).suffix not in CONTENT_TYPES:
+        if not is_stored_name(name):
             return None
         candidate = self.folder / name
         return candidate if candidate.is_file() else None
@@ -119,7 +145,10 @@ class UploadStore:
         """Write every file or none: on any failure, temporaries and renamed files are removed.
 
         Files are written at once, outside `session`; the caller removes them if its commit fails.
+        Names are checked first (`check_name`), so a row's path never writes outside the folder.
         """
+        for name in files:
+            check_name(name)
         self.ensure()
         temporaries: dict[str, Path] = {}
         placed: list[str] = []
@@ -140,8 +169,12 @@ class UploadStore:
         return placed
 
     def remove(self, names: list[str]) -> None:
+        """Removes only names this store makes: a row naming any other path removes nothing."""
         for name in names:
-            (self.folder / name).unlink(missing_ok=True)
+            if is_stored_name(name):
+                (self.folder / name).unlink(missing_ok=True)
+            else:
+                log.warning("not removing %r: not a stored file name", name)
 
     def delete(self, names: list[str], session: Session) -> None:
         """Nothing yet: files cannot be rolled back, so the caller removes them after its commit."""
@@ -198,11 +231,12 @@ class UploadStore:
         try:
             with open(probe, "wb") as handle:
                 handle.write(b"ok")
-            probe.unlink()
             return "ok"
         except OSError as exc:
             log.warning("health check: upload folder not writable: %s", type(exc).__name__)
             return "unavailable"
+        finally:
+            probe.unlink(missing_ok=True)
 
 
 class DatabaseStore:
@@ -219,6 +253,8 @@ class DatabaseStore:
 
     def put(self, files: dict[str, bytes], session: Session) -> list[str]:
         """Add the rows; nothing is left to remove by hand if the commit fails, so returns []."""
+        for name in files:
+            check_name(name)
         session.add_all(
             StoredFile(name=name, prediction_id=name.split(".", 1)[0], data=data)
             for name, data in files.items()
