@@ -14,6 +14,8 @@ SIGN_IN_FAILED = "sign-in-failed"
 SIGN_OUT = "sign-out"
 UPLOAD = "upload"
 VIEW = "view"
+LIST = "list"
+READ_FILE = "read-file"
 REVIEW = "review"
 EXPORT = "export"
 IMPORT = "import"
@@ -32,6 +34,8 @@ ACTIONS = (
     SIGN_OUT,
     UPLOAD,
     VIEW,
+    LIST,
+    READ_FILE,
     REVIEW,
     EXPORT,
     IMPORT,
