@@ -16,6 +16,7 @@ last moments, and an fsync per file would be a noticeable share of an upload's t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -236,7 +237,8 @@ class UploadStore:
             log.warning("health check: upload folder not writable: %s", type(exc).__name__)
             return "unavailable"
         finally:
-            probe.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
 
 
 class DatabaseStore:
