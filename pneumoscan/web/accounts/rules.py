@@ -6,11 +6,12 @@ Shared by the admin pages, the first-run page and the `flask users` commands, so
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from pneumoscan.errors import Refused
+from pneumoscan.web.accounts import tokens
 from pneumoscan.web.models import ROLES, User, UserSession
 
 MIN_PASSWORD_LENGTH = 10
@@ -85,15 +86,19 @@ def set_password(session: Session, user: User, password: str) -> None:
     end_sessions(session, user)
 
 
+def reset_password(session: Session, user: User, password: str) -> None:
+    """An admin's reset: a new password, every session ended and every API token revoked."""
+    set_password(session, user, password)
+    tokens.revoke_all(session, user)
+
+
 def _other_active_admins(session: Session, user: User) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.active.is_(True), User.id != user.id)
-        )
-        or 0
-    )
+    """Counted with the active admins' rows locked (PostgreSQL), so two admins demoting each other
+    at once are taken in turn and the second sees the first's change."""
+    admins = session.scalars(
+        select(User.id).where(User.role == "admin", User.active.is_(True)).with_for_update()
+    ).all()
+    return sum(1 for admin_id in admins if admin_id != user.id)
 
 
 def set_role(session: Session, user: User, role: str) -> None:
