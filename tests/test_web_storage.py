@@ -121,8 +121,8 @@ def test_failed_rename_leaves_neither_row_nor_file(app, client, xray_paths, monk
     monkeypatch.setattr(os, "replace", fail_second)
     response = post(client, xray_paths[0].read_bytes())
 
-    assert response.status_code == 500
-    assert "request id" in response.json["error"] and "No space" not in response.json["error"]
+    assert response.status_code == 507
+    assert "storage is full" in response.json["error"] and "No space" not in response.json["error"]
     assert len(calls) == 2
     assert stored(app) == (0, [])
 
