@@ -10,16 +10,18 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import onnxruntime as ort
 
 from pneumoscan.decode import DecodedImage
 from pneumoscan.gate import GateReading, XrayGate
 from pneumoscan.gradcam import gradcam
 from pneumoscan.model_card import CARD_FILE, Calibration, ModelCard
 from pneumoscan.preprocess import resize_to_input, to_model_input
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 __all__ = [
     "CARD_FILE",
@@ -65,9 +67,14 @@ def calibrated_probability(logit: float, calibration: Calibration) -> float:
 
 
 def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
-    """One session per process; `threads` 0 lets ONNX Runtime use every core. The web app gives
+    """ONNX Runtime is imported only here: gunicorn's master imports the app's package for the
+    worker class and then forks, and a worker forked from a process that had imported ONNX
+    Runtime aborts (`std::system_error`) or hangs as it exits.
+    One session per process; `threads` 0 lets ONNX Runtime use every core. The web app gives
     each worker cores / workers threads, so workers do not compete for a core; with more than
     one thread, ONNX Runtime's default spin-waiting between operators is kept (it measured faster)."""
+    import onnxruntime as ort  # here, not at import: see below
+
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads

@@ -230,8 +230,10 @@ class Accounts:
             session.commit()
 
     def client(self, user=None) -> FlaskClient:
-        """A test client, signed in through the login form as `user` when given."""
+        """A test client, signed in through the login form as `user` when given; like a browser on
+        this site, it sends its Origin (cookie-carried API writes need one)."""
         client = self.app.test_client()
+        client.environ_base["HTTP_ORIGIN"] = "http://localhost"
         if user is not None:
             answer = post_login(client, user.email)
             assert answer.status_code == 303, answer.get_data(as_text=True)

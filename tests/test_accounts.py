@@ -92,7 +92,7 @@ def test_first_run_page_needs_the_setup_code_then_makes_an_admin(make_app, csrf_
         admin = db.session().scalar(select(User))
     assert (admin.email, admin.role, admin.active) == ("first@clinic.example", "admin", True)
     assert app.test_client().get("/setup").headers["Location"] == "/login"
-    assert [event.action for event in events(app)] == ["account-create"]
+    assert [event.action for event in events(app)] == ["account-create", "list"]
 
 
 def test_open_demo_without_accounts_is_open_with_a_banner(client):

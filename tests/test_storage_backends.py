@@ -145,7 +145,7 @@ def test_export_then_import_into_a_fresh_database_gives_the_same_rows_and_bytes(
     exported = source.test_cli_runner().invoke(args=["export-data", str(archive)])
     assert exported.exit_code == 0 and "exported 3 result(s)" in exported.output
     with zipfile.ZipFile(archive) as bundle:
-        assert len(bundle.namelist()) == 1 + 2 * len(items)
+        assert len(bundle.namelist()) == 5 + 2 * len(items)
 
     for storage in ("filesystem", "database"):
         target = make_app(

@@ -51,7 +51,7 @@ def test_users_create_list_token_and_deactivate(make_app):
     assert run_flask(app, "users", "token", "nobody@clinic.example").exit_code == 1
     with app.app_context():
         actions = [event.action for event in db.session().scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions == ["account-create", "account-create", "token-create", "account-active"]
+    assert actions == ["account-create", "account-create", "token-create", "list", "account-active"]
 
 
 def test_flask_command_reads_the_password_from_a_pipe(tmp_path, model_dir, upgrade_database):
@@ -137,14 +137,15 @@ def test_accounts_end_to_end_without_open_demo(make_app, csrf_token, xray_paths)
     assert anonymous.get(f"/api/v1/predictions/{form_id}").status_code == 401
     assert anonymous.delete(f"/api/v1/predictions/{form_id}").status_code == 401
 
-    assert clinician.delete(f"/api/v1/predictions/{form_id}").status_code == 403
+    same_site = {"Origin": "http://localhost"}
+    assert clinician.delete(f"/api/v1/predictions/{form_id}", headers=same_site).status_code == 403
     admin = app.test_client()
     assert post_login(admin, "ada@clinic.example").status_code == 303
     files = [
         Path(app.config["UPLOAD_FOLDER"]) / name for name in (f"{form_id}.jpg", f"{form_id}.heatmap.png")
     ]
     assert all(path.is_file() for path in files)
-    assert admin.delete(f"/api/v1/predictions/{form_id}").status_code == 204
+    assert admin.delete(f"/api/v1/predictions/{form_id}", headers=same_site).status_code == 204
     assert not any(path.exists() for path in files)
     assert admin.get(f"/predictions/{form_id}").status_code == 404
     assert admin.get(f"/api/v1/predictions/{form_id}").status_code == 404

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,8 @@ def test_failed_rename_leaves_neither_row_nor_file(app, client, xray_paths, monk
     monkeypatch.setattr(os, "replace", fail_second)
     response = post(client, xray_paths[0].read_bytes())
 
-    assert response.status_code == 500
-    assert "request id" in response.json["error"] and "No space" not in response.json["error"]
+    assert response.status_code == 507
+    assert "storage is full" in response.json["error"] and "No space" not in response.json["error"]
     assert len(calls) == 2
     assert stored(app) == (0, [])
 
@@ -205,11 +206,24 @@ def test_settled_files_without_a_row_are_swept_at_start(make_app, client, xray_p
 
 def test_store_refuses_names_that_are_not_its_own(tmp_path):
     store = UploadStore(tmp_path / "uploads")
-    store.put({"a.png": b"1"})
+    name = f"{uuid.uuid4()}.png"
+    store.put({name: b"1"})
     (tmp_path / "secret.png").write_bytes(b"2")
 
-    assert store.path("a.png") == tmp_path / "uploads" / "a.png"
-    for name in ("../secret.png", "/etc/passwd", ".tmp-1-a.png", "a.txt", "missing.png"):
-        assert store.path(name) is None, name
+    assert store.path(name) == tmp_path / "uploads" / name
+    assert store.path(f"{uuid.uuid4()}.png") is None
+    for other in (
+        "../secret.png",
+        str(tmp_path / "secret.png"),
+        ".tmp-1-a.png",
+        "a.txt",
+        "a.png",
+        f"{name}/x.png",
+    ):
+        assert store.path(other) is None, other
+        with pytest.raises(ValueError, match="not a stored file name"):
+            store.put({other: b"3"})
+    store.remove(["../secret.png", str(tmp_path / "secret.png")])
+    assert (tmp_path / "secret.png").read_bytes() == b"2"
     shutil.rmtree(tmp_path / "uploads")
-    assert store.path("a.png") is None
+    assert store.path(name) is None

@@ -21,7 +21,7 @@ from pneumoscan.web.config import INSTANCE_PATH, from_environment
 from pneumoscan.web.monitoring import dashboard, health, threshold_page
 from pneumoscan.web.results import commands as result_commands
 from pneumoscan.web.results import files, pages, sweeper
-from pneumoscan.web.server import body_deadline, error_handlers, log_format, rate_limits, security
+from pneumoscan.web.server import body_deadline, error_handlers, log_format, rate_limits, security, text_input
 
 csrf = CSRFProtect()
 
@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
 
     security.init_app(app)
+    text_input.init_app(app)
     csrf.init_app(app)
     db.init_app(app)
     guard.init_app(app)

@@ -14,8 +14,11 @@ SIGN_IN_FAILED = "sign-in-failed"
 SIGN_OUT = "sign-out"
 UPLOAD = "upload"
 VIEW = "view"
+LIST = "list"
+READ_FILE = "read-file"
 REVIEW = "review"
 EXPORT = "export"
+IMPORT = "import"
 DELETE = "delete"
 PURGE = "purge"
 ACCOUNT_CREATE = "account-create"
@@ -31,8 +34,11 @@ ACTIONS = (
     SIGN_OUT,
     UPLOAD,
     VIEW,
+    LIST,
+    READ_FILE,
     REVIEW,
     EXPORT,
+    IMPORT,
     DELETE,
     PURGE,
     ACCOUNT_CREATE,

@@ -17,6 +17,7 @@ last moments, and an fsync per file would be a noticeable share of an upload's t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -31,7 +32,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from pneumoscan.web.models import StoredFile
-from pneumoscan.web.store_names import ORPHAN_SECONDS, ORPHAN_WINDOW_SECONDS, is_stored_name
+from pneumoscan.web.store_names import (
+    ORPHAN_SECONDS,
+    ORPHAN_WINDOW_SECONDS,
+    check_name,
+    is_stored_name,
+)
 
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600
@@ -115,7 +121,10 @@ class UploadStore:
         """Write every file or none: on any failure, temporaries and renamed files are removed.
 
         Files are written at once, outside `session`; the caller removes them if its commit fails.
+        Names are checked first (`check_name`), so a row's path never writes outside the folder.
         """
+        for name in files:
+            check_name(name)
         self.ensure()
         temporaries: dict[str, Path] = {}
         placed: list[str] = []
@@ -136,8 +145,12 @@ class UploadStore:
         return placed
 
     def remove(self, names: list[str]) -> None:
+        """Removes only names this store makes: a row naming any other path removes nothing."""
         for name in names:
-            (self.folder / name).unlink(missing_ok=True)
+            if is_stored_name(name):
+                (self.folder / name).unlink(missing_ok=True)
+            else:
+                log.warning("not removing %r: not a stored file name", name)
 
     def delete(self, names: list[str], session: Session) -> None:
         """Nothing yet: files cannot be rolled back, so the caller removes them after its commit."""
@@ -194,11 +207,13 @@ class UploadStore:
         try:
             with open(probe, "wb") as handle:
                 handle.write(b"ok")
-            probe.unlink()
             return "ok"
         except OSError as exc:
             log.warning("health check: upload folder not writable: %s", type(exc).__name__)
             return "unavailable"
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
 
 
 class DatabaseStore:
@@ -215,6 +230,8 @@ class DatabaseStore:
 
     def put(self, files: dict[str, bytes], session: Session) -> list[str]:
         """Add the rows; nothing is left to remove by hand if the commit fails, so returns []."""
+        for name in files:
+            check_name(name)
         session.add_all(
             StoredFile(name=name, prediction_id=name.split(".", 1)[0], data=data)
             for name, data in files.items()

@@ -73,7 +73,7 @@ CHANGES = {
     ),
     "password": (
         ResetPasswordForm,
-        lambda database, user, form: rules.set_password(database, user, form.password.data),
+        lambda database, user, form: rules.reset_password(database, user, form.password.data),
         audit.ACCOUNT_PASSWORD,
         "password reset",
     ),

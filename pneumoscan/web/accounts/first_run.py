@@ -6,14 +6,24 @@ import hashlib
 import hmac
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from pneumoscan.web.accounts.demo import accounts_exist
+from pneumoscan.web.models import LoginThrottle
+
+# A row whose key only one transaction can insert: concurrent right codes make one admin.
+DONE_MARKER = "first-run:done"
 
 
 def setup_code(secret_key: str) -> str:
     """The first-run code: derived from SECRET_KEY, so every worker prints and accepts the same one."""
     digest = hmac.new(secret_key.encode(), b"pneumoscan first-run setup", hashlib.sha256).hexdigest()
     return "-".join(digest[i : i + 4] for i in range(0, 12, 4))
+
+
+def mark_done(session: Session) -> None:
+    """Adds the marker beside the first admin; a second concurrent setup fails on its key at commit."""
+    session.add(LoginThrottle(bucket=DONE_MARKER, failures=0))
 
 
 def announce_setup_code(app: Flask) -> None:

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from pneumoscan.web.accounts.rules import MIN_PASSWORD_LENGTH
+from pneumoscan.web.accounts.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from pneumoscan.web.models import ROLES
 
 ROLE_CHOICES = [SelectChoice(role) for role in ROLES]

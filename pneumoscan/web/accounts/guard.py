@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, g, jsonify, redirect, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from pneumoscan.web.accounts import demo, sessions
 from pneumoscan.web.accounts.demo import accounts_exist, known_accounts_exist
 
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "health.healthz", "health.livez", "static"}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def _refuse():
@@ -40,6 +44,25 @@ def _require_login():
     if demo.open_demo(ask_database=True):
         return None
     return _refuse()
+
+
+def _origin(url: str | None) -> str | None:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _api_cookie_writes_need_csrf() -> None:
+    """The API is exempt from the forms' CSRF check for token clients; a write carried by the
+    session cookie must come from this site (Origin, else Referer) or carry X-CSRFToken."""
+    if request.blueprint != "api" or request.method in SAFE_METHODS or not sessions.signed_in_by_cookie():
+        return
+    here = request.host_url.rstrip("/")
+    if (_origin(request.headers.get("Origin")) or _origin(request.referrer)) == here:
+        return
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken"))
+    except ValidationError:
+        abort(403, "an API write with the session cookie needs a same-site Origin or an X-CSRFToken header")
 
 
 def _no_store(response: Response) -> Response:
@@ -70,4 +93,5 @@ def init_app(app: Flask) -> None:
     demo.init_app(app)
     sessions.init_app(app)
     app.before_request(_require_login)
+    app.before_request(_api_cookie_writes_need_csrf)
     app.after_request(_no_store)

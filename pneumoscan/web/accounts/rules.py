@@ -6,16 +6,16 @@ Shared by the admin pages, the first-run page and the `flask users` commands, so
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, func, select
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from pneumoscan.errors import Refused
+from pneumoscan.web.accounts import passwords, tokens
 from pneumoscan.web.models import ROLES, User, UserSession
 
-MIN_PASSWORD_LENGTH = 10
 # Checked against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+_DUMMY_HASH = passwords.hashed("not a password of anyone")
 
 
 class AccountError(Refused):
@@ -37,15 +37,25 @@ def find(session: Session, email: str) -> User | None:
 def check_password(user: User | None, password: str) -> bool:
     """True only for an active user with this password; as slow for a missing user as for a real one."""
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        passwords.matches(_DUMMY_HASH, password)
         return False
-    return check_password_hash(user.password_hash, password) and user.active
+    return passwords.matches(user.password_hash, password) and user.active
 
 
-def _valid_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+def _valid_password(password: str, email: str, name: str) -> str:
+    problem = passwords.problem(password, email, name)
+    if problem is not None:
+        raise AccountError(problem)
     return password
+
+
+def _valid_email(email: str) -> str:
+    """Syntax only, no DNS look-up: sites use internal domains."""
+    try:
+        validate_email(email, check_deliverability=False, globally_deliverable=False)
+    except EmailNotValidError as error:
+        raise AccountError(f"enter a valid email address: {error}") from None
+    return email
 
 
 def _valid_role(role: str) -> str:
@@ -56,8 +66,8 @@ def _valid_role(role: str) -> str:
 
 def create(session: Session, email: str, display_name: str, role: str, password: str) -> User:
     """Adds the user to the session (the caller commits, with its audit event)."""
-    email = normalise_email(email)
-    if "@" not in email or len(email) > 254:
+    email = _valid_email(normalise_email(email))
+    if len(email) > 254:
         raise AccountError("enter an email address")
     if not display_name.strip():
         raise AccountError("enter a display name")
@@ -68,7 +78,7 @@ def create(session: Session, email: str, display_name: str, role: str, password:
         display_name=display_name.strip()[:120],
         role=_valid_role(role),
         active=True,
-        password_hash=generate_password_hash(_valid_password(password)),
+        password_hash=passwords.hashed(_valid_password(password, email, display_name)),
     )
     session.add(user)
     session.flush()
@@ -81,19 +91,23 @@ def end_sessions(session: Session, user: User) -> None:
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    user.password_hash = generate_password_hash(_valid_password(password))
+    user.password_hash = passwords.hashed(_valid_password(password, user.email, user.display_name))
     end_sessions(session, user)
 
 
+def reset_password(session: Session, user: User, password: str) -> None:
+    """An admin's reset: a new password, every session ended and every API token revoked."""
+    set_password(session, user, password)
+    tokens.revoke_all(session, user)
+
+
 def _other_active_admins(session: Session, user: User) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == "admin", User.active.is_(True), User.id != user.id)
-        )
-        or 0
-    )
+    """Counted with the active admins' rows locked (PostgreSQL), so two admins demoting each other
+    at once are taken in turn and the second sees the first's change."""
+    admins = session.scalars(
+        select(User.id).where(User.role == "admin", User.active.is_(True)).with_for_update()
+    ).all()
+    return sum(1 for admin_id in admins if admin_id != user.id)
 
 
 def set_role(session: Session, user: User, role: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, g, request, session
 from flask_login import LoginManager, login_user, logout_user
 from sqlalchemy import delete
 
@@ -15,6 +15,9 @@ from pneumoscan.web.accounts import tokens
 from pneumoscan.web.models import User, UserSession, utc_now
 
 SESSION_KEY = "sid"
+# Where a bearer token is accepted: the API and what it links to (files, the CSV export); never
+# the account or admin pages, so a leaked token cannot mint tokens or change an account.
+TOKEN_ENDPOINTS = frozenset({"files.image", "files.heatmap", "pages.history_csv"})
 # last_seen_at is written at most this often per session, not on every request.
 SEEN_INTERVAL = timedelta(minutes=1)
 
@@ -65,17 +68,30 @@ def _load_from_session(user_id: str) -> User | None:
     if now - row.last_seen_at > SEEN_INTERVAL:
         row.last_seen_at = now
         database.commit()
+    g.signed_in_by = "cookie"
     return user
 
 
 @login_manager.request_loader
 def _load_from_token(req) -> User | None:
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() != "bearer" or not token.strip() or not token_accepted_here():
         return None
     user = tokens.user_for(db.session(), token.strip())
     db.session().commit()
+    if user is not None:
+        g.signed_in_by = "token"
     return user
+
+
+def token_accepted_here() -> bool:
+    """Whether this request's endpoint takes a bearer token (TOKEN_ENDPOINTS and the API)."""
+    return request.blueprint == "api" or request.endpoint in TOKEN_ENDPOINTS
+
+
+def signed_in_by_cookie() -> bool:
+    """Whether this request's user came from the session cookie (not a token)."""
+    return g.get("signed_in_by") == "cookie"
 
 
 def init_app(app: Flask) -> None:

@@ -25,33 +25,21 @@ WRONG = "wrong email or password"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so the login page cannot be used as an open redirect."""
-    same_site = target and target.startswith("/") and not target.startswith(("//", "/\\"))
-    if same_site and not urlsplit(target).netloc:
+    """Only same-site paths of printable characters, so the login page cannot be used as an open
+    redirect (a browser drops tabs and line breaks, making `/\\n\\evil.example` another site)."""
+    printable = target is not None and target.isprintable() and "\\" not in target
+    if printable and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
     return url_for("pages.index")
 
 
-def _refuse_while_locked(buckets: list[str]) -> None:
-    wait = throttle.locked_for(db.session(), buckets)
-    if wait > 0:
-        seconds = math.ceil(wait)
+def _claim(buckets: list[str]) -> throttle.Claim:
+    """Counts the attempt before its secret is checked; refuses it while a bucket is locked."""
+    attempt = throttle.claim(db.database().engine, buckets)
+    if attempt.wait > 0:
+        seconds = math.ceil(attempt.wait)
         raise TooManyRequests(f"too many failed sign-ins; try again in {seconds} s", retry_after=seconds)
-
-
-def _count_failure(buckets: list[str], email: str) -> None:
-    """Counts the failure; a concurrent first failure in the same bucket is retried once."""
-    database = db.session()
-    for attempt in range(2):
-        throttle.record_failure(database, buckets)
-        audit.add(database, audit.SIGN_IN_FAILED, detail=email)
-        try:
-            database.commit()
-            return
-        except IntegrityError:
-            database.rollback()
-            if attempt:
-                raise
+    return attempt
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,17 +50,18 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         email = rules.normalise_email(form.email.data)
-        buckets = throttle.buckets(email, request.remote_addr)
-        _refuse_while_locked(buckets)
+        attempt = _claim(throttle.buckets(email, request.remote_addr))
         database = db.session()
         user = rules.find(database, email)
         if rules.check_password(user, form.password.data):
-            throttle.record_success(database, buckets)
+            throttle.succeeded(db.database().engine, attempt)
             sessions.sign_in(user)
             audit.add(database, audit.SIGN_IN, target_id=user.id, user=user)
             database.commit()
             return redirect(_safe_next(request.args.get("next")), code=303)
-        _count_failure(buckets, email)
+        throttle.failed(db.database().engine, attempt)
+        audit.add(database, audit.SIGN_IN_FAILED, detail=email)
+        database.commit()
         form.password.errors.append(WRONG)
     return render_template("login.html", form=form), 401 if request.method == "POST" else 200
 
@@ -99,15 +88,15 @@ def setup():
     valid = form.validate_on_submit()
     # The code is checked even when another field is wrong, so every error shows at once.
     if form.is_submitted() and form.code.data and not form.csrf_token.errors:
-        buckets = throttle.buckets("first-run setup", request.remote_addr)
-        _refuse_while_locked(buckets)
+        attempt = _claim(throttle.setup_buckets(request.remote_addr))
         expected = first_run.setup_code(current_app.config["SECRET_KEY"])
         database = db.session()
         if not hmac.compare_digest(form.code.data.strip().lower(), expected):
-            throttle.record_failure(database, buckets)
-            database.commit()
+            throttle.failed(db.database().engine, attempt)
             form.code.errors = [*form.code.errors, "wrong setup code; it is in the server's log"]
-        elif valid:
+        else:
+            throttle.succeeded(db.database().engine, attempt)
+        if valid and not form.code.errors:
             try:
                 user = rules.create(
                     database, form.email.data, form.display_name.data, "admin", form.password.data
@@ -115,8 +104,13 @@ def setup():
             except rules.AccountError as error:
                 form.email.errors.append(str(error))
             else:
+                first_run.mark_done(database)
                 audit.add(database, audit.ACCOUNT_CREATE, target_id=user.id, detail="first admin", user=user)
                 sessions.sign_in(user)
-                database.commit()
+                try:
+                    database.commit()
+                except IntegrityError:
+                    database.rollback()
+                    return redirect(url_for("auth.login"))
                 return redirect(url_for("pages.index"), code=303)
     return render_template("setup.html", form=form), 400 if form.errors else 200

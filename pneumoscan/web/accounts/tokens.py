@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pneumoscan.web.models import ApiToken, User, utc_now
@@ -44,6 +44,15 @@ def revoke(session: Session, user: User, token_id: int) -> ApiToken | None:
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     return row
+
+
+def revoke_all(session: Session, user: User) -> None:
+    """Revokes every live token of the user (an admin's password reset)."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
 
 
 def user_for(session: Session, token: str) -> User | None:

@@ -21,7 +21,7 @@ from pneumoscan.web.queryargs import int_arg
 from pneumoscan.web.results import queries, retention, reviews
 from pneumoscan.web.results.case_reference import clean_case_reference
 from pneumoscan.web.results.exports import export_csv
-from pneumoscan.web.results.lookup import find_result, viewed
+from pneumoscan.web.results.lookup import find_result, listed, viewed
 from pneumoscan.web.results.map_grid import grid_of
 from pneumoscan.web.results.upload_flow import record_from_request
 from pneumoscan.web.server.rate_limits import rate_limited
@@ -116,6 +116,7 @@ def list_predictions():
     limit = int_arg("limit", schemas.DEFAULT_LIMIT, 1, schemas.MAX_LIMIT)
     offset = int_arg("offset", 0, 0)
     total, rows = queries.page(db.session(), filters, limit, offset)
+    listed("/api/v1/predictions", filters, offset, rows)
     return jsonify(
         total=total, limit=limit, offset=offset, items=[as_json(row, review) for row, review in rows]
     )

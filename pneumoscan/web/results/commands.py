@@ -3,42 +3,40 @@
 `flask --app app storage migrate --to database|filesystem|s3` copies every result's files into
 the other store, one result per transaction, skipping files already there, so it can be
 interrupted and run again; the source is left as it was until STORAGE is switched.
-`flask --app app export-data FILE.zip` / `import-data FILE.zip` carry every result (rows as
-JSON with their ids and timestamps, images and heatmaps) to another host's empty database.
+`flask --app app export-data FILE.zip` / `import-data FILE.zip` carry the whole site to another
+host's database (pneumoscan.web.results.backup).
 `flask --app app purge` deletes results older than RETENTION_DAYS.
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
-from datetime import datetime
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pneumoscan.web import audit, db
-from pneumoscan.web.models import Result, User
-from pneumoscan.web.results import retention
-from pneumoscan.web.results.upload_flow import save_result
+from pneumoscan.web import db
+from pneumoscan.web.models import Result
+from pneumoscan.web.results import backup, retention
+from pneumoscan.web.results.archive_files import BadArchive
 from pneumoscan.web.storage import STORAGES, Store, make_store, upload_store
-
-ROWS_ENTRY = "predictions.json"
-FILES_FOLDER = "files/"
-# The uploader travels as an email: account ids differ between databases.
-COLUMNS = [column.key for column in Result.__table__.columns if column.key != "uploaded_by_id"]
-# A column that may be empty may also be absent: archives written before it existed lack it.
-OPTIONAL = {column.key for column in Result.__table__.columns if column.nullable}
+from pneumoscan.web.store_names import is_stored_name
 
 storage = AppGroup("storage", help="Move stored images and heatmaps between STORAGE backends.")
 
 
 def _file_names(row: Result) -> list[str]:
-    return [row.image_path, row.heatmap_path]
+    """The row's stored names, refused if the store could not have made them (the same rule as
+    every `put`): a row naming a path outside the store copies nothing."""
+    names = [row.image_path, row.heatmap_path]
+    for name in names:
+        if not is_stored_name(name):
+            raise click.ClickException(f"result {row.id} names {name!r}, not a stored file name")
+    return names
 
 
 def _read(store: Store, name: str, session: Session) -> bytes:
@@ -79,48 +77,31 @@ def migrate_storage(target_kind: str) -> None:
 @click.command("export-data")
 @with_appcontext
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
-def export_data(archive: Path) -> None:
-    """Write every result (rows as JSON, images and heatmaps) to ARCHIVE (a .zip)."""
-    session, store = db.session(), upload_store()
-    rows = []
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as bundle:
-        for row in _all_rows(session):
-            record = {key: getattr(row, key) for key in COLUMNS}
-            record["created_at"] = row.created_at.isoformat()
-            record["uploaded_by"] = row.uploaded_by.email if row.uploaded_by else None
-            rows.append(record)
-            for name in _file_names(row):
-                bundle.writestr(FILES_FOLDER + name, _read(store, name, session))
-        bundle.writestr(ROWS_ENTRY, json.dumps(rows, indent=1))
-    audit.add(session, audit.EXPORT, detail=f"{len(rows)} result(s) to {archive.name}")
+@click.option("--include-accounts", is_flag=True, help="Also carry the accounts, with their password hashes.")
+def export_data(archive: Path, include_accounts: bool) -> None:
+    """Write the whole site (results with their files, reviews, site thresholds, refusal counts,
+    audit trail) to ARCHIVE (a .zip readable by its owner only)."""
+    session = db.session()
+    try:
+        count = backup.export_site(session, upload_store(), archive, include_accounts)
+    except BadArchive as problem:
+        raise click.ClickException(str(problem)) from None
     session.commit()
-    click.echo(f"exported {len(rows)} result(s) to {archive}")
+    click.echo(f"exported {count} result(s) to {archive}")
 
 
 @click.command("import-data")
 @with_appcontext
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_data(archive: Path) -> None:
-    """Restore the results in ARCHIVE (from export-data) into an empty database, ids and times kept."""
-    session, store = db.session(), upload_store()
-    if session.scalar(select(func.count()).select_from(Result)):
-        raise click.ClickException("the database already holds results; import-data needs an empty one")
-    with zipfile.ZipFile(archive) as bundle:
-        records = json.loads(bundle.read(ROWS_ENTRY))
-        account_ids = dict(session.execute(select(User.email, User.id)).all())
-        for record in records:
-            row = Result(
-                **{
-                    key: record.get(key) if key in OPTIONAL else record[key]
-                    for key in COLUMNS
-                    if key != "created_at"
-                },
-                created_at=datetime.fromisoformat(record["created_at"]),
-                uploaded_by_id=account_ids.get(record.get("uploaded_by")),
-            )
-            files = {name: bundle.read(FILES_FOLDER + name) for name in _file_names(row)}
-            save_result(row, files, store, session)
-    click.echo(f"imported {len(records)} result(s) from {archive}")
+    """Restore ARCHIVE (from export-data) into a database without results, ids and times kept:
+    all of it, or nothing if any row or file is wrong."""
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            count = backup.import_site(db.session(), upload_store(), bundle)
+    except (BadArchive, zipfile.BadZipFile) as problem:
+        raise click.ClickException(f"nothing imported: {problem}") from None
+    click.echo(f"imported {count} result(s) from {archive}")
 
 
 @click.command("purge")

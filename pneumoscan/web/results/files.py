@@ -9,6 +9,7 @@ from flask import Blueprint, abort, send_file
 
 from pneumoscan.web import db
 from pneumoscan.web.models import Result
+from pneumoscan.web.results.lookup import file_read
 from pneumoscan.web.storage import upload_store
 from pneumoscan.web.store_names import CONTENT_TYPES
 
@@ -22,6 +23,7 @@ def _serve(prediction_id, column: str):
     source = upload_store().read(name, db.session()) if name is not None else None
     if source is None:
         abort(404, "no such image")
+    file_read(row, column.removesuffix("_path"))
     response = send_file(
         io.BytesIO(source),
         mimetype=CONTENT_TYPES[Path(name).suffix],

@@ -1,4 +1,5 @@
-"""Finding a result for a request: 404 when it is gone, and the audit trail's record of a view."""
+"""Finding a result for a request: 404 when it is gone, and the audit trail's record of every read:
+a result, a list of results, an image or a heatmap (one event per request, committed with it)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import abort
 
 from pneumoscan.web import audit, db
 from pneumoscan.web.models import Result
+from pneumoscan.web.results.queries import HistoryFilters
 
 
 def find_result(prediction_id) -> Result:
@@ -22,3 +24,16 @@ def viewed(prediction_id) -> Result:
     audit.add(db.session(), audit.VIEW, target_id=row.id)
     db.session().commit()
     return row
+
+
+def listed(source: str, filters: HistoryFilters, offset: int, rows: list) -> None:
+    """Records one page of a list (history page or API), with what selects it again, and commits."""
+    detail = f"{len(rows)} result(s) from {source} offset={offset}; {filters.describe()}"
+    audit.add(db.session(), audit.LIST, detail=detail)
+    db.session().commit()
+
+
+def file_read(row: Result, kind: str) -> None:
+    """Records a fetch of a result's image or heatmap, and commits."""
+    audit.add(db.session(), audit.READ_FILE, target_id=row.id, detail=kind)
+    db.session().commit()

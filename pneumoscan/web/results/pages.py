@@ -22,7 +22,7 @@ from pneumoscan.web.results.case_reference import HELP as CASE_REFERENCE_HELP
 from pneumoscan.web.results.exports import export_csv
 from pneumoscan.web.results.filenames import sanitise_filename
 from pneumoscan.web.results.forms import NOT_ASSESSED, ReviewForm, UploadForm
-from pneumoscan.web.results.lookup import find_result, viewed
+from pneumoscan.web.results.lookup import find_result, listed, viewed
 from pneumoscan.web.results.upload_flow import record_from_request
 from pneumoscan.web.server import error_handlers
 from pneumoscan.web.server.rate_limits import rate_limited
@@ -217,6 +217,7 @@ def history():
     per_page = current_app.config["HISTORY_PER_PAGE"]
     page = int_arg("page", 1, 1, MAX_QUERY_INT // per_page)
     total, rows = queries.page(db.session(), filters, per_page, (page - 1) * per_page)
+    listed("/history", filters, (page - 1) * per_page, rows)
     return render_template(
         "history.html",
         rows=rows,

@@ -26,6 +26,7 @@ from pneumoscan.web.results.map_grid import encode_grid
 from pneumoscan.web.results.scoring_slots import scoring_slot
 from pneumoscan.web.server.security import request_id
 from pneumoscan.web.storage import Store, upload_store
+from pneumoscan.web.store_names import stored_names
 
 
 def record_upload(
@@ -57,6 +58,7 @@ def record_upload(
     else:
         original, extension = encode_png(decoded.gray), PNG.stored_suffix
     prediction_id = str(uuid.uuid4())
+    image_name, heatmap_name = stored_names(prediction_id, extension)
     row = Result(
         id=prediction_id,
         created_at=utc_now(),
@@ -72,8 +74,8 @@ def record_upload(
         threshold=float(estimate.threshold),
         model_version=estimate.model_version,
         inference_ms=float(estimate.inference_ms),
-        image_path=f"{prediction_id}{extension}",
-        heatmap_path=f"{prediction_id}.heatmap{PNG.stored_suffix}",
+        image_path=image_name,
+        heatmap_path=heatmap_name,
         uploaded_by_id=uploaded_by.id if uploaded_by is not None else None,
         case_reference=case_reference,
         site_threshold_id=threshold.row.id if threshold.row is not None else None,
@@ -89,7 +91,7 @@ def record_upload(
 
 
 def save_result(row: Result, files: dict[str, bytes], store: Store, session: Session) -> Result:
-    """Place the files, then commit the row; if the commit fails the files go too (uploads, imports)."""
+    """Place the files, then commit the row; if the commit fails the files go too."""
     placed = store.put(files, session)
     try:
         session.add(row)

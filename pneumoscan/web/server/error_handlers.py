@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
@@ -31,6 +32,13 @@ OUR_WORDS = {
     405: "this address cannot be used that way (a form sent again, perhaps); go back and use the page's own "
     "buttons and links",
 }
+
+
+class InsufficientStorage(HTTPException):
+    """507, which Werkzeug does not name: the disk holding the uploads is full."""
+
+    code = 507
+    description = "the server's storage is full"
 
 
 def add_form_page(app: Flask, endpoint: str, render: Callable[[str, int], ResponseReturnValue]) -> None:
@@ -103,6 +111,15 @@ def database_down(error: Exception):
     return http_error(ServiceUnavailable(message, retry_after=5))
 
 
+def storage_error(error: OSError):
+    """A full disk or quota is 507, with a message that says so; any other OSError is unexpected."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return unexpected(error)
+    current_app.logger.error("request %s: storage full: %s", request_id(), error.strerror)
+    message = "the server's storage is full; nothing was saved, please try again later"
+    return http_error(InsufficientStorage(message))
+
+
 def unexpected(error: Exception):
     """Anything else: logged with its traceback and request id, answered with the id only."""
     current_app.logger.exception("request %s failed", request_id())
@@ -115,4 +132,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Refused, refused)
     for error_class in (*DATABASE_DOWN, ProgrammingError):
         app.register_error_handler(error_class, database_error)
+    app.register_error_handler(OSError, storage_error)
     app.register_error_handler(Exception, unexpected)
