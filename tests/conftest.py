@@ -403,6 +403,7 @@ def upload_through_api(page, live_url: str, data: bytes, case_reference: str = "
     """One X-ray through the API with the browser's own session; returns the result's id."""
     answer = page.request.post(
         f"{live_url}/api/v1/predictions",
+        headers={"Origin": live_url},  # as the browser's own fetch would send it
         multipart={
             "file": {"name": "xray", "mimeType": "application/octet-stream", "buffer": data},
             "case_reference": case_reference,

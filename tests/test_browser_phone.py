@@ -115,6 +115,7 @@ def test_result_page_viewer_controls_change_what_is_drawn(users, live_url, page,
     page.get_by_role("button", name="Reset view").click()
     assert layers.evaluate(style, "transform") == fitted
 
+    stage.scroll_into_view_if_needed()  # the wheel and the drag land on the image, not beside it
     box = stage.bounding_box()
     middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.move(*middle)

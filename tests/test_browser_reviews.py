@@ -90,7 +90,9 @@ def test_result_prints_on_one_a4_page_with_what_matters_and_no_navigation_or_for
     prediction_id = upload_through_api(page, live_url, tall_xray(xray_paths[1]), "STUDY-2026-0042")
     note = "Agree: right lower lobe consolidation, compare with the lateral view. " * 9
     review = page.request.post(
-        f"{live_url}/api/v1/predictions/{prediction_id}/review", data={"finding": "PNEUMONIA", "note": note}
+        f"{live_url}/api/v1/predictions/{prediction_id}/review",
+        data={"finding": "PNEUMONIA", "note": note},
+        headers={"Origin": live_url},
     )
     assert review.status == 201
     page.goto(f"{live_url}/predictions/{prediction_id}")

@@ -19,10 +19,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_folder(target: Path, source: Path, per_class: int) -> Path:
-    """`per_class` images a class as symbolic links (nothing copied)."""
+    """`per_class` images a class as symbolic links (nothing copied); the pneumonia half bacterial,
+    half viral, for the subtype head."""
     for name in ("NORMAL", "PNEUMONIA"):
         (target / name).mkdir(parents=True)
-        for path in sorted((source / name).glob("*.jpeg"))[:per_class]:
+        paths = sorted((source / name).glob("*.jpeg"))
+        if name == "PNEUMONIA":
+            half = per_class // 2
+            paths = [p for p in paths if "_virus" in p.name][:half] + [
+                p for p in paths if "_virus" not in p.name
+            ]
+        for path in paths[:per_class]:
             (target / name / path.name).symlink_to(path)
     return target
 

@@ -175,10 +175,8 @@ def test_not_found_and_wrong_method_are_answered_in_our_words_with_the_next_step
     assert "not allowed for the requested URL" not in wrong.get_data(as_text=True)
 
 
-def test_result_page_shows_small_probabilities_and_the_subtype_with_its_caveat(app, client, monkeypatch):
+def test_result_page_shows_small_probabilities_and_the_subtype_with_its_caveat(app, client):
     from conftest import add_result
-
-    from pneumoscan.web.models import Result
 
     normal = add_result(app, probability=0.0002)
     html = client.get(f"/predictions/{normal}").get_data(as_text=True)
@@ -186,8 +184,7 @@ def test_result_page_shows_small_probabilities_and_the_subtype_with_its_caveat(a
     assert "Subtype" not in html, "no subtype where the result has none"
     assert "blue: where the model looked least" in html and "red: where it looked most" in html
 
-    for name, value in {"subtype": "VIRAL", "viral_probability": 0.71, "subtype_threshold": 0.5}.items():
-        monkeypatch.setattr(Result, name, value, raising=False)
-    html = client.get(f"/predictions/{add_result(app, label='PNEUMONIA')}").get_data(as_text=True)
+    viral = add_result(app, probability=0.9, label="PNEUMONIA", viral_probability=0.71, subtype="VIRAL")
+    html = client.get(f"/predictions/{viral}").get_data(as_text=True)
     assert "Subtype estimate (secondary): <strong>VIRAL</strong>" in html and "71.0 %" in html
     assert html.count("the dataset's curation and noisier than the main label") == 2

@@ -90,7 +90,11 @@ def config_from_dict(saved: dict) -> TrainConfig:
     """The TrainConfig that `as_dict` wrote (paths come back as Path, relative ones from the repository)."""
 
     def value(f):
-        return REPO / saved[f.name] if isinstance(f.default, Path) else type(f.default)(saved[f.name])
+        return (
+            (REPO / saved[f.name]).resolve()
+            if isinstance(f.default, Path)
+            else type(f.default)(saved[f.name])
+        )
 
     return TrainConfig(**{f.name: value(f) for f in fields(TrainConfig) if f.name in saved})
 
