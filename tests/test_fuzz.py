@@ -15,7 +15,7 @@ from pneumoscan.dataset import training_folder
 from pneumoscan.decode import DecodedImage, decode_image
 from pneumoscan.errors import ImageRejected
 from tests.attack_files import chest_like
-from tests.test_dicom import make_dicom
+from tests.dicom_files import make_dicom
 
 # Decoders remark on garbage with UserWarnings (corrupt EXIF, unknown DICOM tags); refusals are checked.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -12,7 +12,6 @@ import zipfile
 import boto3
 import pytest
 from sqlalchemy.orm import Session
-from test_storage_backends import all_rows, fetched, upload
 
 from pneumoscan.web import store_names
 from pneumoscan.web.results.sweeper import sweep_orphans
@@ -20,6 +19,7 @@ from pneumoscan.web.s3_storage import S3Store
 from scripts.load_test import procfile_server, verify_stored
 from scripts.load_test import upload as upload_to
 from tests.servers import moto_s3_server
+from tests.stored_results import all_rows, fetched, upload
 
 
 @pytest.fixture(scope="module")
