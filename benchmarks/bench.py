@@ -27,7 +27,8 @@ from PIL import Image
 
 from pneumoscan.decode import decode_image
 from pneumoscan.model_card import ModelCard
-from scripts.load_test import (
+from tests import attack_files
+from tests.procfile_harness import (
     percentile,
     procfile_server,
     report,
@@ -38,7 +39,6 @@ from scripts.load_test import (
     verify_stored,
     xray_paths,
 )
-from tests import attack_files
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "model_weights"

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from scripts.load_test import REPO, Server, procfile_server, request, run_load, verify_stored
+from tests.procfile_harness import REPO, Server, procfile_server, request, run_load, verify_stored
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg (in requirements.txt) is not installed")
 

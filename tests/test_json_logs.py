@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scripts.load_test import procfile_server, request, stop_server, upload
+from tests.procfile_harness import procfile_server, request, stop_server, upload
 
 
 def test_every_server_line_is_json_and_carries_the_request_id(model_dir, xray_paths):

@@ -1,7 +1,7 @@
 """The Procfile's own command serves the app, as a PaaS would start it.
 
 gunicorn runs from the Procfile on a loopback port with a throw-away database and upload
-folder (scripts/load_test.py does the starting); a few concurrent clients upload real X-rays
+folder (tests/procfile_harness.py does the starting); a few concurrent clients upload real X-rays
 and every upload must be stored once with both of its files.
 """
 
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from pneumoscan.model_card import ModelCard
-from scripts.load_test import multipart, procfile_server, request, run_load, slow_clients, verify_stored
+from tests.procfile_harness import multipart, procfile_server, request, run_load, slow_clients, verify_stored
 
 
 @pytest.fixture(scope="module")

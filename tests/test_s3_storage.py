@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from pneumoscan.web import store_names
 from pneumoscan.web.results.sweeper import sweep_orphans
 from pneumoscan.web.s3_storage import S3Store
-from scripts.load_test import procfile_server, verify_stored
-from scripts.load_test import upload as upload_to
+from tests.procfile_harness import procfile_server, verify_stored
+from tests.procfile_harness import upload as upload_to
 from tests.servers import moto_s3_server
 from tests.stored_results import all_rows, fetched, upload
 
