@@ -25,7 +25,7 @@ from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
 from pneumoscan.metrics import classification_report
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
 from pneumoscan.repick import repick
-from pneumoscan.threshold import POLICIES
+from pneumoscan.threshold import POLICIES, QUANTILE
 
 CSV_COLUMNS = (
     "path",
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument(
         "--quantile",
         type=float,
-        default=0.1,
+        default=QUANTILE,
         help="quantile of the bootstrap picks to store (0.5 = median; lower = safer sensitivity)",
     )
     t.add_argument("--seed", type=int, default=42, help="seed of the bootstrap resamples")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pneumoscan.dataset import external_folder, training_folder
 from pneumoscan.preprocess import Preprocessing
+from pneumoscan.threshold import QUANTILE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,7 @@ class TrainConfig:
     min_sensitivity: float = _option(0.95, "the sensitivity floor of the threshold policy")
     threshold_on: str = _option("external", "split the threshold is picked on: external | validation")
     threshold_quantile: float = _option(
-        0.25,
+        QUANTILE,
         "quantile of the patient-level bootstrap picks taken as the threshold (lower = safer sensitivity)",
     )
     calibrate_on: str = _option("external", "split the Platt scaling is fitted on: external | validation")

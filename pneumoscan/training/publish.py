@@ -144,22 +144,23 @@ def mix_toward_start(trained: Trained, external: LabelledSet, config: TrainConfi
     `config.mixings`, chosen by the external set's pneumonia AUC (the float Keras model). Leaves
     the model with the chosen weights and returns what each candidate scored."""
     fine_tuned = trained.model.get_weights()
+
+    def mix(a: float) -> None:
+        trained.model.set_weights(
+            [s + a * (f - s) for s, f in zip(trained.start_weights, fine_tuned, strict=True)]
+        )
+
     inputs = model_inputs(external.pixels, config.preprocessing)
     candidates = {}
     for mixing in (float(m) for m in config.mixings.split(",")):
-        trained.model.set_weights(
-            [s + mixing * (f - s) for s, f in zip(trained.start_weights, fine_tuned, strict=True)]
-        )
+        mix(mixing)
         logits = trained.model.predict(inputs, batch_size=64, verbose=0)
         pneumonia_auc, viral_auc = aucs(external, Scores(logits[:, PNEUMONIA], logits[:, VIRAL]))
         candidates[str(mixing)] = {"external_auc": pneumonia_auc, "external_viral_auc": viral_auc}
         print(f"mixing {mixing}: external AUC {pneumonia_auc:.4f}, viral AUC {viral_auc:.4f}", flush=True)
     chosen = max(candidates, key=lambda m: candidates[m]["external_auc"])
-    mixing = float(chosen)
-    trained.model.set_weights(
-        [s + mixing * (f - s) for s, f in zip(trained.start_weights, fine_tuned, strict=True)]
-    )
-    return {"chosen": mixing, "chosen_by": "external pneumonia AUC", "candidates": candidates}
+    mix(float(chosen))
+    return {"chosen": float(chosen), "chosen_by": "external pneumonia AUC", "candidates": candidates}
 
 
 def choose_weights(

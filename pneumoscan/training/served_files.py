@@ -35,8 +35,9 @@ def model_inputs(pixels: np.ndarray, preprocessing: Preprocessing) -> np.ndarray
 
 def served_outputs(
     model_path: Path, pixels: np.ndarray, preprocessing: Preprocessing, batch: int = 32
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pneumonia logits (N,), viral logits (N,) and pooled last activations (N, C) of an ONNX model."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Pneumonia logits (N,), viral logits (N,) (None for a model without the subtype head) and
+    pooled last activations (N, C) of an ONNX model."""
     session = create_session(model_path)
     logits, viral, pooled = [], [], []
     for start in range(0, len(pixels), batch):
@@ -44,4 +45,5 @@ def served_outputs(
         logits.append(outputs.logit)
         viral.append(outputs.viral_logit)
         pooled.append(outputs.activation.mean(axis=(1, 2)))
-    return np.concatenate(logits), np.concatenate(viral), np.concatenate(pooled)
+    viral_logits = None if viral[0] is None else np.concatenate(viral)
+    return np.concatenate(logits), viral_logits, np.concatenate(pooled)
