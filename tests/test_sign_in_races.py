@@ -105,7 +105,9 @@ def test_eight_concurrent_right_setup_codes_make_exactly_one_admin(make_app, dat
 
     statuses = _at_once(8, prepare, lambda _n, state: state[0].post("/setup", data=state[1]).status_code)
 
-    assert statuses.count(303) == 1 and set(statuses) <= {302, 303}, statuses
+    # The setup bucket counts every attempt before its code is checked, so when more than its five
+    # free attempts are in flight at once the ones behind them wait (429) instead of being checked.
+    assert statuses.count(303) == 1 and set(statuses) <= {302, 303, 429}, statuses
     with app.app_context():
         assert db.session().scalar(select(func.count()).select_from(User)) == 1
 
