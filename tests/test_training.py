@@ -77,6 +77,8 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_p
             "96",
             "--bootstrap-rounds",
             "20",
+            "--soup",
+            "2",
         ],
         cwd=REPO,
         capture_output=True,
@@ -90,6 +92,7 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_p
     assert card["calibration"]["scale"] != 1.0 and card["calibration_choice"]["fitted_on"] == "external"
     assert card["threshold_choice"]["bootstrap_rounds"] <= 20 and "external" in card["threshold_policy"]
     assert "blocks 13-14" in card["architecture"] and "96 px" in card["architecture"]
+    assert card["training"]["soup"] == 2 and "2 times from one linear probe" in card["architecture"]
     assert card["split"]["val"]["images"] > 0 and card["split"]["train"]["images"] > 0
     assert card["external"]["n"] == 24
     assert card["weight_variants"]["shipped"] in ("int8", "float16", "float32")
@@ -146,3 +149,35 @@ def test_fixed_corruptions_of_the_robustness_bar():
         np.abs(np.diff(small.astype(int), axis=1)).mean()
         < 0.6 * np.abs(np.diff(gray.astype(int), axis=1)).mean()
     )
+
+
+def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
+    keras = pytest.importorskip("keras", reason="training needs TensorFlow (make test installs it)")
+    from dataclasses import replace
+
+    from pneumoscan.training.pipeline import fine_tune, soup
+
+    inputs = keras.Input((4, 4, 8))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
+    rng = np.random.default_rng(0)
+    cache = rng.normal(size=(2, 24, 4, 4, 8)).astype(np.float16)
+    y = np.stack([np.arange(24) % 2, np.where(np.arange(24) % 2, np.arange(24) % 4 // 2, -1)], 1)
+    y = y.astype(np.float32)
+    data = (cache, y, cache[:1, :8], y[:8])
+    config = replace(TrainConfig(), epochs=2, average_from=1, batch_size=8, soup=2)
+    start = model.get_weights()
+
+    history = soup(model, model, start, data, config, started=0.0)
+    souped = model.get_weights()
+    members = []
+    for seed in (config.seed, config.seed + 1):
+        model.set_weights(start)
+        keras.utils.set_random_seed(seed)
+        fine_tune(model, *data, replace(config, seed=seed))
+        members.append(model.get_weights())
+
+    assert len(history["loss"]) == 2
+    assert not np.allclose(members[0][-1], members[1][-1])
+    for mixed, first, second in zip(souped, *members, strict=True):
+        np.testing.assert_allclose(mixed, (first + second) / 2, rtol=1e-5, atol=1e-6)

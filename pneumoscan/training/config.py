@@ -44,6 +44,11 @@ class TrainConfig:
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
     epochs: int = _option(5, "fine-tuning epochs")
     average_from: int = _option(2, "the served weights are the mean of those after epochs N..epochs")
+    soup: int = _option(
+        1,
+        "fine-tuning runs from the one linear-probe start (seeds seed, seed+1, ...) whose weights are "
+        "averaged into the served network (a model soup; 1 = one run)",
+    )
     batch_size: int = _option(32, "fine-tuning batch size")
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
     label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")

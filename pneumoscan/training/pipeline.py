@@ -206,6 +206,24 @@ def fine_tune(
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def soup(
+    model, top, start_weights: list[np.ndarray], data: tuple, config: TrainConfig, started: float
+) -> dict:
+    """Fine-tune `config.soup` times from the one linear-probe start, seeds seed, seed+1, ..., and
+    leave `model` with the uniform average of their weights (Wortsman et al., ICML 2022: members
+    that share a start average into one network). The history is the members' mean per epoch."""
+    members, histories = [], []
+    for member in range(config.soup):
+        model.set_weights(start_weights)
+        member_config = replace(config, seed=config.seed + member)
+        keras.utils.set_random_seed(member_config.seed)
+        histories.append(fine_tune(top, *data, member_config))
+        members.append(model.get_weights())
+        print(f"fine-tuning run {member + 1}/{config.soup} done at {(time.time() - started) / 60:.1f} min")
+    model.set_weights([np.mean(weights, axis=0) for weights in zip(*members, strict=True)])
+    return {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}
+
+
 def train(config: TrainConfig) -> Trained:
     """Fine-tune Xception on the training folder as `config` says; saves the checkpoint in build_dir."""
     started = time.time()
@@ -224,9 +242,11 @@ def train(config: TrainConfig) -> Trained:
     rng = np.random.default_rng(config.seed)
     cache = cache_trunk(trunk, pixels, config.views, rng, config.preprocessing, config.corruption)
     val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing, config.corruption)
+    print(f"trunk cached in {(time.time() - started) / 60:.1f} min")
     train_head(model, cache, y, config)
     start_weights = model.get_weights()
-    history = fine_tune(top, cache, y, val_cache, val_y, config)
+    print(f"linear probe done at {(time.time() - started) / 60:.1f} min")
+    history = soup(model, top, start_weights, (cache, y, val_cache, val_y), config, started)
     del cache, val_cache
     seconds = time.time() - started
     config.build_dir.mkdir(parents=True, exist_ok=True)

@@ -420,7 +420,13 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
         card,
         extra={
             "architecture": f"Xception (ImageNet) at {config.input_size} px, exit flow at output stride 16 "
-            f"(block 13 without its stride, block 14 dilated by 2), blocks {block}-14 fine-tuned; "
+            f"(block 13 without its stride, block 14 dilated by 2), blocks {block}-14 fine-tuned"
+            + (
+                f" {config.soup} times from one linear probe and averaged (a model soup)"
+                if config.soup > 1
+                else ""
+            )
+            + "; "
             "global average pooling, dropout, two logits (pneumonia; viral rather than bacterial)",
             "runtime": "onnxruntime",
             "weights_format": variants["shipped"],
