@@ -15,11 +15,16 @@ OVERLAY_MAX_SIDE = 1024
 HEATMAP_OPACITY = 0.6
 
 
+def signed_evidence(activation: np.ndarray, dense_kernel: np.ndarray) -> np.ndarray:
+    """(H, W, C) activation and the (C,) logit weights -> (H, W) each position's share of the
+    logit, before Grad-CAM's ReLU: negative where the position speaks against the class."""
+    height, width, _ = activation.shape
+    return activation @ (dense_kernel.reshape(-1) / (height * width))
+
+
 def gradcam(activation: np.ndarray, dense_kernel: np.ndarray) -> np.ndarray:
     """(H, W, C) activation and the (C,) logit weights -> (H, W) map in [0, 1]."""
-    height, width, _ = activation.shape
-    channel_weights = dense_kernel.reshape(-1) / (height * width)
-    cam = np.maximum(activation @ channel_weights, 0.0)
+    cam = np.maximum(signed_evidence(activation, dense_kernel), 0.0)
     peak = cam.max()
     return (cam / peak if peak > 0 else cam).astype(np.float32)
 

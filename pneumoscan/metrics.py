@@ -152,6 +152,29 @@ def bootstrap_auc_interval(
     return float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1 - tail))
 
 
+def paired_auc_difference(
+    labels: np.ndarray, first: np.ndarray, second: np.ndarray, rounds: int = 2000, seed: int = 0
+) -> dict[str, float | list[float]]:
+    """AUC of `second` minus AUC of `first` on the same cases, with the standard error and 95%
+    percentile interval over case-level bootstrap resamples drawn once for both: two designs
+    compared on one small set share its luck, so their difference is known far better than
+    either AUC alone."""
+    labels = np.asarray(labels).astype(int)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(rounds):
+        chosen = rng.integers(0, labels.size, labels.size)
+        if labels[chosen].min() != labels[chosen].max():
+            differences.append(
+                roc_auc(labels[chosen], second[chosen]) - roc_auc(labels[chosen], first[chosen])
+            )
+    return {
+        "difference": roc_auc(labels, second) - roc_auc(labels, first),
+        "standard_error": float(np.std(differences)),
+        "interval_95": [float(np.quantile(differences, 0.025)), float(np.quantile(differences, 0.975))],
+    }
+
+
 def rates_with_intervals(confusion: dict[str, int]) -> dict[str, dict]:
     """Sensitivity, specificity, PPV and NPV from a confusion matrix, each with its count of
     cases behind it and a 95 % Wilson interval (None when no case is behind it)."""

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from pneumoscan.metrics import bootstrap_thresholds, classification_report, pick_threshold, roc_auc
+from pneumoscan.metrics import (
+    bootstrap_auc_interval,
+    bootstrap_thresholds,
+    classification_report,
+    paired_auc_difference,
+    pick_threshold,
+    roc_auc,
+)
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -114,3 +121,15 @@ def test_bootstrap_auc_interval_is_reproducible_and_holds_the_auc(scores):
     small = bootstrap_auc_interval(labels[:40], probs[:40], rounds=300, seed=1)
     assert small[1] - small[0] > high - low
     assert bootstrap_auc_interval(np.ones(5), probs[:5]) is None
+
+
+def test_paired_auc_difference_is_tighter_than_either_auc_alone(scores):
+    labels, first = scores
+    second = first + np.random.default_rng(5).normal(0, 0.05, first.size)
+    result = paired_auc_difference(labels, first, second, rounds=500)
+    low, high = bootstrap_auc_interval(labels, first, rounds=500)
+
+    assert result["difference"] == pytest.approx(roc_auc(labels, second) - roc_auc(labels, first))
+    assert result["interval_95"][0] <= result["difference"] <= result["interval_95"][1]
+    assert result["interval_95"][1] - result["interval_95"][0] < high - low
+    assert paired_auc_difference(labels, first, first, rounds=50)["standard_error"] == 0.0

@@ -97,6 +97,18 @@ def test_train_py_runs_end_to_end_and_publishes_a_servable_model(xray_dir, tmp_p
     assert card["external"]["n"] == 24
     assert card["weight_variants"]["shipped"] in ("int8", "float16", "float32")
     assert card["gradcam_vs_float32_gradienttape"]["max_abs_diff"] < 0.6
+    explanation = card["explanation"]
+    assert explanation["grid"] == [6, 6] and set(explanation["maps"]) == {
+        "served",
+        "random",
+        "inverted",
+        "centre blob",
+    }
+    randomisation = explanation["randomisation"]
+    assert (
+        -1 <= randomisation["spearman_mean"] <= 1
+        and 0 <= randomisation["randomised_maps_zero_after_relu"] <= 1
+    )
     for picture in ("roc.png", "confusion_matrix.png", "calibration.png", "training_curves.png"):
         assert (build / "report" / picture).stat().st_size > 1000
 
@@ -181,3 +193,27 @@ def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
     assert not np.allclose(members[0][-1], members[1][-1])
     for mixed, first, second in zip(souped, *members, strict=True):
         np.testing.assert_allclose(mixed, (first + second) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_compare_reads_experiments_and_refuses_other_external_images(tmp_path, monkeypatch, capsys):
+    from pneumoscan.training import compare
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 80)
+    for name, noise in (("first", 1.0), ("second", 0.5)):
+        (tmp_path / name).mkdir()
+        logits = labels * 2.0 + rng.normal(0, noise, labels.size)
+        np.savez(tmp_path / name / "logits.npz", external_labels=labels, external_logits=logits)
+    (tmp_path / "elsewhere").mkdir()
+    np.savez(tmp_path / "elsewhere" / "logits.npz", external_labels=1 - labels, external_logits=labels * 1.0)
+    monkeypatch.setattr(compare, "EXPERIMENTS", tmp_path)
+
+    compare.main(["first", "second", "--rounds", "200"])
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["second"]["auc"] > report["first"]["auc"]
+    assert report["second"]["minus_first"]["difference"] == pytest.approx(
+        report["second"]["auc"] - report["first"]["auc"]
+    )
+    with pytest.raises(SystemExit, match="other external images"):
+        compare.compare(["first", "elsewhere"])

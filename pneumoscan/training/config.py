@@ -12,6 +12,7 @@ from pneumoscan.preprocess import Preprocessing
 from pneumoscan.threshold import QUANTILE
 
 REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = REPO / "build" / "experiments"
 
 
 def _option(default, help: str, **argparse_kwargs):

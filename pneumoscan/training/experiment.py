@@ -23,12 +23,11 @@ from pneumoscan.dataset import LabelledImage, list_labelled_images
 from pneumoscan.inference import sigmoid
 from pneumoscan.metrics import classification_report, expected_calibration_error, pick_threshold, roc_auc
 from pneumoscan.training.calibration import cross_validated_ece
-from pneumoscan.training.config import REPO, TrainConfig, add_train_options, config_from
+from pneumoscan.training.config import EXPERIMENTS, TrainConfig, add_train_options, config_from
 from pneumoscan.training.pipeline import Trained, train
 from pneumoscan.training.served_files import load_pixels, model_inputs
 from pneumoscan.training.xception import PNEUMONIA, VIRAL
 
-EXPERIMENTS = REPO / "build" / "experiments"
 MIN_SENSITIVITY = 0.95
 
 
