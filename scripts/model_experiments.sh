@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The model variants of the README's table that the current code builds, one after another (about
-# 40 min each on 2 cores). Each run appends its figures to build/experiments.jsonl; the checkpoints
+# The model variants of the README's table that the current code builds, one after another (30 to
+# 45 min each on 2 cores). Each run appends its figures to build/experiments.jsonl; the checkpoints
 # stay in build/experiments/NAME/ (`python -m pneumoscan.training.publish --build-dir ...` publishes
-# one). The table's earlier rows (4x4 exit flow, label smoothing, the two-network pair) came from
-# the code before the output-stride-16 design; git history has it.
+# one; `python -m pneumoscan.training.compare A B` compares two by a paired bootstrap). The
+# table's earlier rows (4x4 exit flow, label smoothing, the two-network pair) came from the code
+# before the output-stride-16 design; git history has it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { .venv/bin/python -m pneumoscan.training.experiment "$@"; }
 run os16_two_task                                  # the committed model (train.py's defaults)
 run os16_two_task_s7 --seed 7                      # its second seed
+run os16_soup2 --soup 2 --epochs 3                 # two fine-tunings from one linear probe, averaged
+run os16_soup3 --soup 3 --epochs 3                 # the same with a third member
+run os16_soup2_s7 --soup 2 --epochs 3 --seed 7     # the soup's second seed
 run os16_no_subtype_loss --subtype-weight 0        # does the shared training change the main AUC?
 run os16_smoothing --label-smoothing 0.1           # smoothing back on, same design
