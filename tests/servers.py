@@ -31,6 +31,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _stop(process: subprocess.Popen, workdir: Path) -> None:
+    """Stops a server started for the tests (killed if it will not stop) and removes its folder."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _pg_bin() -> Path | None:
     found = shutil.which("initdb") or next(
         iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1:]), None
@@ -120,13 +131,7 @@ def redis_server() -> Iterator[str]:
                 client.close()
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop(process, workdir)
 
 
 @contextlib.contextmanager
@@ -154,10 +159,4 @@ def moto_s3_server() -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop(process, workdir)
