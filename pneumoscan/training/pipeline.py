@@ -214,9 +214,10 @@ def soup(
     that share a start average into one network). The history is the members' mean per epoch."""
     members, histories = [], []
     for member in range(config.soup):
-        model.set_weights(start_weights)
         member_config = replace(config, seed=config.seed + member)
-        keras.utils.set_random_seed(member_config.seed)
+        if member:  # the first run continues as a run without a soup would, so --soup 1 is unchanged
+            model.set_weights(start_weights)
+            keras.utils.set_random_seed(member_config.seed)
         histories.append(fine_tune(top, *data, member_config))
         members.append(model.get_weights())
         print(f"fine-tuning run {member + 1}/{config.soup} done at {(time.time() - started) / 60:.1f} min")
