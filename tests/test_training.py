@@ -180,6 +180,7 @@ def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
     config = replace(TrainConfig(), epochs=2, average_from=1, batch_size=8, soup=2)
     start = model.get_weights()
 
+    keras.utils.set_random_seed(config.seed)  # as training seeds before its first run
     history = soup(model, model, start, data, config, started=0.0)
     souped = model.get_weights()
     members = []
