@@ -29,6 +29,7 @@ from pneumoscan.decode import decode_image
 from pneumoscan.model_card import ModelCard
 from tests import attack_files
 from tests.procfile_harness import (
+    REPO,
     percentile,
     procfile_server,
     report,
@@ -40,7 +41,6 @@ from tests.procfile_harness import (
     xray_paths,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "model_weights"
 
 

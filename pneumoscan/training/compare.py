@@ -3,9 +3,9 @@ first's, by a paired bootstrap on the external set's cases.
 
 One external AUC on 305 images has a standard error near 0.008, larger than most differences
 between designs; resampling the same cases for both designs cancels the set's shared luck, so
-the difference's interval is what tells whether a design is better (the issue of the model asks
-for it, with at least two seeds). Reads `build/experiments/NAME/logits.npz` as
-`python -m pneumoscan.training.experiment NAME` wrote it.
+the difference's interval is what tells whether a design is better; compare at least two seeds
+of each design, since the seed alone moves external AUC by about 0.004-0.012. Reads
+`build/experiments/NAME/logits.npz` as `python -m pneumoscan.training.experiment NAME` wrote it.
 """
 
 from __future__ import annotations
