@@ -1,14 +1,19 @@
-"""Files on disk through the served model, one at a time: the CLI's predict, evaluate and threshold."""
+"""Files on disk through the served model, a few per ONNX Runtime call: the CLI's predict,
+evaluate and threshold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
-from pneumoscan.decode import decode_image
+from pneumoscan.decode import DecodedImage, decode_image
 from pneumoscan.errors import ImageRejected
 from pneumoscan.inference import Estimate, Predictor
+
+# Images per session call: on 2 cores the per-image time stops falling at about 8.
+FILES_PER_CALL = 8
 
 
 @dataclass(frozen=True)
@@ -23,12 +28,26 @@ class FileEstimate:
 def estimate_files(
     predictor: Predictor, paths: Iterable[Path], check_xray: bool = True, threshold: float | None = None
 ) -> Iterator[FileEstimate]:
-    """Each file through the app's own image path; a bad file gives an error, the batch goes on.
-    `threshold` (a site's) replaces the card's when given."""
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-            estimate = predictor.predict(decode_image(data), check_xray=check_xray, threshold=threshold)
-            yield FileEstimate(Path(path), estimate, None)
-        except (ImageRejected, OSError) as exc:
-            yield FileEstimate(Path(path), None, getattr(exc, "message", None) or str(exc))
+    """Each file through the app's own image path, in the order given; a bad file gives an error,
+    the batch goes on. `threshold` (a site's) replaces the card's when given."""
+    files = iter(paths)
+    while chunk := [Path(path) for path in islice(files, FILES_PER_CALL)]:
+        decoded: list[DecodedImage | str] = []
+        for path in chunk:
+            try:
+                decoded.append(decode_image(path.read_bytes()))
+            except (ImageRejected, OSError) as exc:
+                decoded.append(message_of(exc))
+        images = [image for image in decoded if isinstance(image, DecodedImage)]
+        scored = iter(predictor.predict_many(images, check_xray, threshold) if images else [])
+        for path, image in zip(chunk, decoded, strict=True):
+            result = next(scored) if isinstance(image, DecodedImage) else image
+            if isinstance(result, Estimate):
+                yield FileEstimate(path, result, None)
+            else:
+                yield FileEstimate(path, None, result if isinstance(result, str) else message_of(result))
+
+
+def message_of(error: Exception) -> str:
+    """What a person should read: a refusal's own message, else the exception's text."""
+    return getattr(error, "message", None) or str(error)

@@ -1,13 +1,14 @@
 """The served model: ONNX Runtime, one call gives the logits (pneumonia, viral) and the last activation.
 
 No TensorFlow here: a worker holding this fits a 512 MB instance. Load once per process
-(`Predictor.load`), then `predict` per image.
+(`Predictor.load`), then `predict` per image (`predict_many` for a folder).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from pneumoscan.decode import DecodedImage
+from pneumoscan.errors import ImageRejected
 from pneumoscan.gate import GateReading, XrayGate
 from pneumoscan.gradcam import gradcam
 from pneumoscan.model_card import CARD_FILE, Calibration, ModelCard
@@ -128,21 +130,58 @@ class Predictor:
     ) -> Estimate:
         """Estimate one decoded image; raises ImageRejected (422) if it is not a chest X-ray.
         `threshold` (a site's own, see the web app) replaces the card's when given."""
+        (result,) = self.predict_many([decoded], check_xray, threshold)
+        if isinstance(result, ImageRejected):
+            raise result
+        return result
+
+    def predict_many(
+        self, decoded: Sequence[DecodedImage], check_xray: bool = True, threshold: float | None = None
+    ) -> list[Estimate | ImageRejected]:
+        """Several images in one ONNX Runtime call, for folders: about a fifth faster per image on
+        2 cores at 8 a call than one at a time. Each image gets exactly the estimate it gets alone
+        (the int8 graph's quantization scales are fixed, so no image depends on its neighbours);
+        a refused image's place holds its ImageRejected. `inference_ms` is the image's share of
+        the call plus its own Grad-CAM and gate."""
         started = time.perf_counter()
-        gray224 = resize_to_input(decoded.gray)
-        outputs = run_model(self.session, to_model_input(gray224, self.card.preprocessing)[None])
-        activation = outputs.activation[0]
+        grays = [resize_to_input(image.gray) for image in decoded]
+        inputs = np.stack([to_model_input(gray, self.card.preprocessing) for gray in grays])
+        outputs = run_model(self.session, inputs)
+        share_ms = (time.perf_counter() - started) * 1000.0 / len(decoded)
+        threshold = self.card.threshold if threshold is None else threshold
+        results: list[Estimate | ImageRejected] = []
+        for index, (image, gray224) in enumerate(zip(decoded, grays, strict=True)):
+            try:
+                results.append(
+                    self._estimate(image, gray224, outputs, index, check_xray, threshold, share_ms)
+                )
+            except ImageRejected as exc:
+                results.append(exc)
+        return results
+
+    def _estimate(
+        self,
+        decoded: DecodedImage,
+        gray224: np.ndarray,
+        outputs: ModelOutputs,
+        index: int,
+        check_xray: bool,
+        threshold: float,
+        share_ms: float,
+    ) -> Estimate:
+        """Image `index` of one session call: gate, calibrated probability, label, subtype, Grad-CAM."""
+        started = time.perf_counter()
+        activation = outputs.activation[index]
         reading = self.gate.measure(gray224, activation.mean(axis=(0, 1)))
         if check_xray:
             self.gate.check(decoded.colourfulness, reading)
-        logit = float(outputs.logit[0])
+        logit = float(outputs.logit[index])
         probability = calibrated_probability(logit, self.card.calibration)
-        threshold = self.card.threshold if threshold is None else threshold
         label = self.card.label(probability, threshold)
         viral_probability = subtype = None
         if self.card.subtype is not None and outputs.viral_logit is not None:
             viral_probability = calibrated_probability(
-                float(outputs.viral_logit[0]), self.card.subtype.calibration
+                float(outputs.viral_logit[index]), self.card.subtype.calibration
             )
             subtype = (
                 self.card.subtype.label(viral_probability) if label == self.card.positive_class else None
@@ -154,7 +193,7 @@ class Predictor:
             threshold=threshold,
             model_version=self.card.model_version,
             cam=gradcam(activation, self.dense_kernel),
-            inference_ms=(time.perf_counter() - started) * 1000.0,
+            inference_ms=share_ms + (time.perf_counter() - started) * 1000.0,
             gate_reading=reading,
             viral_probability=viral_probability,
             subtype=subtype,

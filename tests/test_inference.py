@@ -10,11 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from pneumoscan.batch import FILES_PER_CALL, estimate_files
 from pneumoscan.dataset import list_labelled_images, split_by_patient
 from pneumoscan.decode import decode_image
+from pneumoscan.errors import ImageRejected
 from pneumoscan.inference import Predictor, calibrated_probability, create_session, run_model
 from pneumoscan.metrics import roc_auc
 from pneumoscan.model_card import Calibration, ModelCard
+from pneumoscan.png import encode_png
 from pneumoscan.preprocess import to_model_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,6 +97,37 @@ def test_same_bytes_give_the_same_answer(predictor, xray_paths):
     first, second = (predictor.predict(decode_image(data)) for _ in range(2))
     assert first.probability == second.probability
     assert np.array_equal(first.cam, second.cam)
+
+
+def test_images_scored_together_get_exactly_their_own_answers(predictor, xray_paths):
+    """A folder goes through in session calls of several images; each answer must be the one the
+    image gets alone, and a refused image must not disturb its neighbours."""
+    images = [decode_image(path.read_bytes()) for path in xray_paths[:5]]
+    images.insert(2, decode_image(encode_png(np.full((200, 200), 17, np.uint8))))
+    together = predictor.predict_many(images)
+    assert isinstance(together[2], ImageRejected)
+    for image, result in zip(images[:2] + images[3:], together[:2] + together[3:], strict=True):
+        alone = predictor.predict(image)
+        assert (result.logit, result.probability) == (alone.logit, alone.probability)
+        assert (result.label, result.viral_probability) == (alone.label, alone.viral_probability)
+        assert np.array_equal(result.cam, alone.cam)
+        assert result.inference_ms > 0
+
+
+def test_files_keep_their_order_and_errors_across_session_calls(predictor, xray_paths, tmp_path):
+    blank, missing = tmp_path / "blank.png", tmp_path / "missing.jpeg"
+    blank.write_bytes(encode_png(np.full((200, 200), 17, np.uint8)))
+    paths = [*xray_paths[:4], missing, *xray_paths[4:8], blank, *xray_paths[8:11]]
+    assert len(paths) > FILES_PER_CALL + 1
+    results = list(estimate_files(predictor, paths))
+    assert [result.path for result in results] == paths
+    for path, result in zip(paths, results, strict=True):
+        if path in (blank, missing):
+            assert result.estimate is None and result.error
+            assert ("chest X-ray" in result.error) == (path == blank)
+        else:
+            assert result.error is None
+            assert result.estimate.logit == predictor.predict(decode_image(path.read_bytes())).logit
 
 
 def test_serving_never_imports_tensorflow(tmp_path, model_dir):
