@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pneumoscan.training.augment import augment
+from pneumoscan.training.augment import augment, burned_in_text
 from pneumoscan.training.config import TrainConfig, add_train_options, config_from, config_from_dict
 from pneumoscan.training.corruptions import FAMILIES, downscale, jpeg
 
@@ -141,6 +141,18 @@ def test_augmentation_keeps_shape_and_is_reproducible():
     assert first.shape == gray.shape and first.dtype == np.uint8
     assert np.array_equal(first, augment(gray, np.random.default_rng(5), corruption=0.5))
     assert not np.array_equal(first, augment(gray, np.random.default_rng(6), corruption=0.5))
+
+
+def test_burned_in_text_marks_only_the_edges_of_an_otherwise_unchanged_view():
+    gray = np.full((224, 224), 90, np.uint8)
+    for seed in range(20):
+        marked = burned_in_text(gray, np.random.default_rng(seed))
+        changed = marked != gray
+        assert changed.any() and (marked[changed] > gray[changed]).all(), "white marks"
+        assert not changed[80:200, 40:184].any(), "nothing over the lungs"
+    plain = augment(gray, np.random.default_rng(3), corruption=0.5)
+    marked = augment(gray, np.random.default_rng(3), corruption=0.5, text=1.0)
+    assert (marked != plain).any() and np.array_equal(marked[80:200, 40:184], plain[80:200, 40:184])
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

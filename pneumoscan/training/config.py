@@ -41,6 +41,9 @@ class TrainConfig:
     corruption: float = _option(
         0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)"
     )
+    burned_in_text: float = _option(
+        0.0, "chance that an augmented view also gets burned-in text (clock time, kV code, side letter)"
+    )
     cache_layer: str = _option("add_2", "frozen up to this layer (add_2 = end of the entry flow, block 4)")
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
     epochs: int = _option(5, "fine-tuning epochs")

@@ -74,6 +74,7 @@ def cache_trunk(
     rng: np.random.Generator,
     preprocessing: Preprocessing,
     corruption: float,
+    text: float = 0.0,
     batch: int = 64,
 ) -> np.ndarray:
     """Frozen-trunk output for `views` views of every image: (views, N, h, w, c) float16.
@@ -86,7 +87,7 @@ def cache_trunk(
             for start in range(0, len(pixels), batch):
                 chunk = pixels[start : start + batch]
                 if view:
-                    chunk = np.stack([augment(p, rng, corruption) for p in chunk])
+                    chunk = np.stack([augment(p, rng, corruption, text) for p in chunk])
                 x = model_inputs(chunk, preprocessing)
                 cache[view, start : start + len(x)] = forward(x).numpy().astype(np.float16)
                 bar.update(len(x))
@@ -241,7 +242,9 @@ def train(config: TrainConfig) -> Trained:
     model = build_model(config.base_weights, input_size=config.input_size)
     trunk, top = trunk_until(model, config.cache_layer), submodel_from(model, config.cache_layer)
     rng = np.random.default_rng(config.seed)
-    cache = cache_trunk(trunk, pixels, config.views, rng, config.preprocessing, config.corruption)
+    cache = cache_trunk(
+        trunk, pixels, config.views, rng, config.preprocessing, config.corruption, config.burned_in_text
+    )
     val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing, config.corruption)
     print(f"trunk cached in {(time.time() - started) / 60:.1f} min")
     train_head(model, cache, y, config)
