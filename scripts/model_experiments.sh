@@ -15,3 +15,6 @@ run os16_soup3 --soup 3 --epochs 3                 # the same with a third membe
 run os16_soup2_s7 --soup 2 --epochs 3 --seed 7     # the soup's second seed
 run os16_no_subtype_loss --subtype-weight 0        # does the shared training change the main AUC?
 run os16_smoothing --label-smoothing 0.1           # smoothing back on, same design
+run os16_112px --input-size 112                    # a quarter less compute: does ranking hold?
+run os16_clahe2 --clahe-clip 2.0                   # CLAHE before the 128 px resize
+run os16_text --burned-in-text 0.5                 # burned-in text on both classes' views (a shortcut)
