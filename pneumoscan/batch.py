@@ -32,12 +32,12 @@ def estimate_files(
     the batch goes on. `threshold` (a site's) replaces the card's when given."""
     files = iter(paths)
     while chunk := [Path(path) for path in islice(files, FILES_PER_CALL)]:
-        decoded: list[DecodedImage | str] = []
+        decoded: list[DecodedImage | ImageRejected | OSError] = []
         for path in chunk:
             try:
                 decoded.append(decode_image(path.read_bytes()))
             except (ImageRejected, OSError) as exc:
-                decoded.append(message_of(exc))
+                decoded.append(exc)
         images = [image for image in decoded if isinstance(image, DecodedImage)]
         scored = iter(predictor.predict_many(images, check_xray, threshold) if images else [])
         for path, image in zip(chunk, decoded, strict=True):
@@ -45,7 +45,7 @@ def estimate_files(
             if isinstance(result, Estimate):
                 yield FileEstimate(path, result, None)
             else:
-                yield FileEstimate(path, None, result if isinstance(result, str) else message_of(result))
+                yield FileEstimate(path, None, message_of(result))
 
 
 def message_of(error: Exception) -> str:

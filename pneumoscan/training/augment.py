@@ -6,8 +6,8 @@ corruption families of `corruptions.py` (how images arrive over telemedicine), a
 chance burned-in text like the scanners' own: a clock time, a kV code, a side letter. In the
 training folder such text sits on 13% of pneumonia images and 5% of normal ones, and on the
 external set the normals that carry it score as pneumonia; stamped on views of both classes
-alike, text stops standing in for a finding. No horizontal
-flip: the heart sits on the left, and a mirrored chest is not a chest the model will be shown.
+alike, text stops standing in for a finding. No horizontal flip: the heart sits on the left,
+and a mirrored chest is not a chest the model will be shown.
 """
 
 from __future__ import annotations
