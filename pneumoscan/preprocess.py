@@ -17,15 +17,18 @@ import numpy as np
 
 CANONICAL_SIZE = 224
 CLAHE_TILES = (8, 8)
+CORNER_WIDTH_PER_HEIGHT = 2.5
 
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """What a model expects after the canonical 224x224 grayscale image: contrast
-    normalisation (CLAHE with this clip limit, 0 = none) and then its input resolution."""
+    """What a model expects after the canonical 224x224 grayscale image: its four corners
+    blanked (boxes this share of the height tall, 0 = none), contrast normalisation (CLAHE with
+    this clip limit, 0 = none) and then its input resolution."""
 
     input_size: int = 224
     clahe_clip: float = 2.0
+    corner_mask: float = 0.0
 
     def describe(self) -> dict[str, str]:
         contrast = (
@@ -33,10 +36,17 @@ class Preprocessing:
             if self.clahe_clip
             else "none"
         )
+        corners = (
+            f"blanked to 0 in boxes {self.corner_mask:.0%} of the height tall, "
+            f"{CORNER_WIDTH_PER_HEIGHT * self.corner_mask:.0%} of the width wide"
+            if self.corner_mask
+            else "kept"
+        )
         return {
             "decode": "EXIF orientation applied, converted to 8-bit grayscale",
             "canonical": f"{CANONICAL_SIZE}x{CANONICAL_SIZE}, aspect ratio not kept, "
             "INTER_AREA down / INTER_LINEAR up",
+            "corners": corners,
             "contrast": contrast,
             "resize": f"{self.input_size}x{self.input_size}, INTER_AREA",
             "channels": "gray replicated to 3 channels",
@@ -44,7 +54,12 @@ class Preprocessing:
         }
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        """The fields for a model card; `corner_mask` only when set, so cards written before it
+        existed read and write back unchanged."""
+        fields = asdict(self)
+        if not self.corner_mask:
+            del fields["corner_mask"]
+        return fields
 
 
 def resize_to_input(gray: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
@@ -54,6 +69,19 @@ def resize_to_input(gray: np.ndarray, size: int = CANONICAL_SIZE) -> np.ndarray:
     shrinking = gray.shape[0] * gray.shape[1] > size * size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(gray, (size, size), interpolation=interpolation)
+
+
+def blank_corners(gray: np.ndarray, height_share: float) -> np.ndarray:
+    """Set the four corner boxes to 0: X-ray machines print clock times, kV codes and side
+    letters there, and their rate differs between classes and sites, so a network could learn
+    the print instead of the lungs."""
+    height = round(gray.shape[0] * height_share)
+    width = round(gray.shape[1] * height_share * CORNER_WIDTH_PER_HEIGHT)
+    blanked = gray.copy()
+    for rows in (slice(0, height), slice(gray.shape[0] - height, None)):
+        for columns in (slice(0, width), slice(gray.shape[1] - width, None)):
+            blanked[rows, columns] = 0
+    return blanked
 
 
 def normalise_contrast(gray: np.ndarray, clip: float) -> np.ndarray:
@@ -72,6 +100,8 @@ def to_model_input(gray: np.ndarray, preprocessing: Preprocessing = Preprocessin
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"expected 2-D uint8 grayscale pixels, got {gray.dtype} {gray.shape}")
     canonical = resize_to_input(gray)
+    if preprocessing.corner_mask:
+        canonical = blank_corners(canonical, preprocessing.corner_mask)
     if preprocessing.clahe_clip:
         canonical = normalise_contrast(canonical, preprocessing.clahe_clip)
     return scale_for_xception(resize_to_input(canonical, preprocessing.input_size))

@@ -18,3 +18,4 @@ run os16_smoothing --label-smoothing 0.1           # smoothing back on, same des
 run os16_112px --input-size 112                    # a quarter less compute: does ranking hold?
 run os16_clahe2 --clahe-clip 2.0                   # CLAHE before the 128 px resize
 run os16_text --burned-in-text 0.5                 # burned-in text on both classes' views (a shortcut)
+run os16_corners --corner-mask 0.14                # the four corners blanked, train and serve (the print is gone)

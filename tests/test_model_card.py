@@ -27,7 +27,7 @@ def test_committed_card_round_trips(model_dir, tmp_path):
 def test_a_complete_card_is_written_back_byte_for_byte(model_dir, tmp_path):
     changed = replace(
         ModelCard.load(model_dir),
-        preprocessing=Preprocessing(input_size=299, clahe_clip=0.0),
+        preprocessing=Preprocessing(input_size=299, clahe_clip=0.0, corner_mask=0.14),
         calibration=Calibration("platt", 0.8, -0.2),
     )
     changed.write(tmp_path)
@@ -36,7 +36,7 @@ def test_a_complete_card_is_written_back_byte_for_byte(model_dir, tmp_path):
     loaded.write(tmp_path)
 
     assert (tmp_path / CARD_FILE).read_bytes() == first
-    assert loaded.preprocessing == Preprocessing(input_size=299, clahe_clip=0.0)
+    assert loaded.preprocessing == Preprocessing(input_size=299, clahe_clip=0.0, corner_mask=0.14)
     assert loaded.calibration == Calibration("platt", 0.8, -0.2)
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pneumoscan.decode import decode_image
 from pneumoscan.preprocess import CANONICAL_SIZE as INPUT_SIZE
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.preprocess import Preprocessing, resize_to_input, to_model_input
 
 
 def jpeg(pixels: np.ndarray) -> bytes:
@@ -55,6 +55,21 @@ def test_a_colour_and_a_gray_copy_of_an_image_give_the_same_input():
     from_gray = to_model_input(decode_image(jpeg(gray)).gray)
     from_rgb = to_model_input(decode_image(jpeg(np.repeat(gray[:, :, None], 3, axis=2))).gray)
     assert np.abs(from_gray - from_rgb).max() < 0.05
+
+
+def test_blanked_corners_hide_printed_text_and_nothing_else():
+    """A clock time printed top right, as machines do, reaches the model only when corners are kept."""
+    gray = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 256, (224, 224)).astype(np.uint8), (0, 0), 3)
+    stamped = cv2.putText(gray.copy(), "15:26:54", (160, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1)
+    centred = cv2.putText(gray.copy(), "15:26:54", (80, 110), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1)
+    masked = Preprocessing(input_size=128, clahe_clip=0.0, corner_mask=0.14)
+    kept = Preprocessing(input_size=128, clahe_clip=0.0)
+
+    assert np.array_equal(to_model_input(stamped, masked), to_model_input(gray, masked))
+    assert not np.array_equal(to_model_input(centred, masked), to_model_input(gray, masked))
+    assert not np.array_equal(to_model_input(stamped, kept), to_model_input(gray, kept))
+    corner = to_model_input(gray, masked)[:17, :44, 0]
+    assert (corner == -1.0).all()
 
 
 def test_training_reads_images_through_the_serving_path(xray_paths):

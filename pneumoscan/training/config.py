@@ -37,6 +37,11 @@ class TrainConfig:
     val_fraction: float = _option(0.15, "share of each class's patients in the validation split")
     input_size: int = _option(128, "model input resolution (pixels, square)")
     clahe_clip: float = _option(0.0, "CLAHE clip limit before resizing to the input (0 = no CLAHE)")
+    corner_mask: float = _option(
+        0.0,
+        "blank the four corners of every image, train and serve alike (box height as a share of the "
+        "image; 0 = keep them), where machines print times, kV codes and side letters",
+    )
     views: int = _option(6, "cached views per training image (1 plain + augmented)")
     corruption: float = _option(
         0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)"
@@ -81,7 +86,9 @@ class TrainConfig:
 
     @property
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(input_size=self.input_size, clahe_clip=self.clahe_clip)
+        return Preprocessing(
+            input_size=self.input_size, clahe_clip=self.clahe_clip, corner_mask=self.corner_mask
+        )
 
     def as_dict(self) -> dict[str, str | int | float]:
         """The options with paths relative to the repository, so a card names no machine's folders."""
