@@ -20,3 +20,4 @@ run os16_clahe2 --clahe-clip 2.0                   # CLAHE before the 128 px res
 run os16_text --burned-in-text 0.5                 # burned-in text on both classes' views (a shortcut)
 run os16_corners --corner-mask 0.14                # the four corners blanked, train and serve (the print is gone)
 run os16_views12 --views 12                        # twice the cached augmented views (more diversity, same steps)
+run os16_lr5e5 --learning-rate 5e-5                # fine-tune more gently (nearer the pretrained features)
