@@ -21,3 +21,4 @@ run os16_text --burned-in-text 0.5                 # burned-in text on both clas
 run os16_corners --corner-mask 0.14                # the four corners blanked, train and serve (the print is gone)
 run os16_views12 --views 12                        # twice the cached augmented views (more diversity, same steps)
 run os16_lr5e5 --learning-rate 5e-5                # fine-tune more gently (nearer the pretrained features)
+run os16_block4 --cache-layer add_1                # block 4 fine-tuned too (less of the trunk frozen)
