@@ -147,3 +147,27 @@ def test_serving_never_imports_tensorflow(tmp_path, model_dir):
         [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env, check=True, timeout=120
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=120)
+
+
+def test_served_graph_computes_what_its_quantization_defines_on_this_cpu(predictor, model_dir, xray_paths):
+    """With graph optimisations off, ONNX Runtime runs the int8 graph's quantize/dequantize pairs
+    around float operators: the arithmetic the quantization defines, on any CPU. The optimised
+    session must agree with it; on x86 CPUs without VNNI the fast uint8 x int8 kernels saturate
+    and moved logits by several units before the session asked for exact arithmetic."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    reference = ort.InferenceSession(
+        str(model_dir / predictor.card.model_file), options, providers=["CPUExecutionProvider"]
+    )
+    inputs = np.stack(
+        [
+            to_model_input(decode_image(path.read_bytes()).gray, predictor.card.preprocessing)
+            for path in xray_paths[:16]
+        ]
+    )
+    served = run_model(predictor.session, inputs)
+    exact = run_model(reference, inputs)
+    assert np.abs(served.logit - exact.logit).max() < 0.3
+    assert np.abs(served.activation - exact.activation).max() < 0.5
