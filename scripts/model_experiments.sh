@@ -22,3 +22,5 @@ run os16_corners --corner-mask 0.14                # the four corners blanked, t
 run os16_views12 --views 12                        # twice the cached augmented views (more diversity, same steps)
 run os16_lr5e5 --learning-rate 5e-5                # fine-tune more gently (nearer the pretrained features)
 run os16_block4 --cache-layer add_1                # block 4 fine-tuned too (less of the trunk frozen)
+run os16_val05 --val-fraction 0.05                 # a third of the validation split's patients back into training
+run os16_val05_s7 --val-fraction 0.05 --seed 7     # its second seed
