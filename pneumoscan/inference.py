@@ -79,8 +79,9 @@ def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
     `session.x64quantprecision`: on x86 CPUs without VNNI (AVX2-only, such as many AMD EPYC
     hosts) ONNX Runtime's fast uint8 x int8 convolution saturates its 16-bit intermediate sums;
     there the served int8 graph moved logits by up to 5.5 and external AUC from 0.9817 to 0.9792.
-    The option makes those CPUs use the exact uint8 x uint8 kernel (about a third slower per image
-    there) and leaves VNNI CPUs alone, so every host serves the answers the card measured."""
+    The option makes those CPUs use the exact uint8 x uint8 kernel (18-19 against 15-16 ms per
+    image at batch 8 there) and leaves VNNI CPUs alone, so every host serves the answers the card
+    measured."""
     import onnxruntime as ort  # here, not at import: see below
 
     options = ort.SessionOptions()
