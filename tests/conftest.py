@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.serving import make_server
 
-from pneumoscan.dataset import training_folder
+from pneumoscan.dataset import LabelledImage, list_labelled_images, split_by_patient, training_folder
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES, ModelCard
 from tests.servers import PostgresServer, postgres_server, redis_server
 
@@ -68,6 +68,16 @@ def model_dir() -> Path:
     if not (MODEL_DIR / CARD_FILE).is_file():
         pytest.skip(f"no model in {MODEL_DIR} yet ({CARD_FILE} missing)")
     return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def validation_items(xray_dir: Path, model_dir: Path) -> list[LabelledImage]:
+    """The patients the committed model was not fitted on: its card's validation split."""
+    training = ModelCard.load(model_dir).extra["training"]
+    _, val = split_by_patient(
+        list_labelled_images(xray_dir), training["val_fraction"], training["split_seed"]
+    )
+    return val
 
 
 @pytest.fixture(scope="session")
