@@ -24,3 +24,4 @@ run os16_lr5e5 --learning-rate 5e-5                # fine-tune more gently (near
 run os16_block4 --cache-layer add_1                # block 4 fine-tuned too (less of the trunk frozen)
 run os16_val05 --val-fraction 0.05                 # a third of the validation split's patients back into training
 run os16_val05_s7 --val-fraction 0.05 --seed 7     # its second seed
+run os16_val05_e3 --val-fraction 0.05 --epochs 3   # the same in 3 epochs, to fit make train into the hour on a slower host
