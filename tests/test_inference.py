@@ -29,7 +29,7 @@ def predictor(model_dir):
 
 @pytest.fixture(scope="module")
 def validation_sample(validation_items):
-    """Every third image of the committed model's validation split (86 at 5% of the patients)."""
+    """Every third image of the committed model's validation split."""
     return validation_items[::3]
 
 
