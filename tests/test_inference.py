@@ -17,7 +17,7 @@ from pneumoscan.inference import Predictor, calibrated_probability, create_sessi
 from pneumoscan.metrics import roc_auc
 from pneumoscan.model_card import Calibration, ModelCard
 from pneumoscan.png import encode_png
-from pneumoscan.preprocess import resize_to_input, to_model_input
+from pneumoscan.preprocess import to_model_input
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -161,9 +161,7 @@ def test_served_graph_computes_what_its_quantization_defines_on_this_cpu(predict
     )
     inputs = np.stack(
         [
-            to_model_input(
-                resize_to_input(decode_image(path.read_bytes()).gray), predictor.card.preprocessing
-            )
+            to_model_input(decode_image(path.read_bytes()).gray, predictor.card.preprocessing)
             for path in xray_paths[:16]
         ]
     )
