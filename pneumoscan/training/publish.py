@@ -296,6 +296,11 @@ def tape_gradcam(model, x: np.ndarray) -> np.ndarray:
     return (heat / peak if peak > 0 else heat).numpy()
 
 
+def evenly_spaced(pixels: np.ndarray, count: int) -> np.ndarray:
+    """`count` images spread over the set, however large the validation split is."""
+    return pixels[np.linspace(0, len(pixels) - 1, min(count, len(pixels))).astype(int)]
+
+
 def gradcam_check(model, predictor: Predictor, inputs: np.ndarray) -> dict:
     """The served Grad-CAM (NumPy, on the shipped model's activation) against the GradientTape
     Grad-CAM on the float32 Keras model: the whole difference, weights format included."""
@@ -405,7 +410,9 @@ def publish(trained: Trained, config: TrainConfig) -> ModelCard:
     }
     measured = {
         "gradcam_vs_float32_gradienttape": gradcam_check(
-            trained.model, predictor, model_inputs(sets["validation"].pixels[::25][:32], config.preprocessing)
+            trained.model,
+            predictor,
+            model_inputs(evenly_spaced(sets["validation"].pixels, 32), config.preprocessing),
         ),
         "explanation": explanation_report(trained.model, predictor, sets["external"], config),
         "non_xray_gate": {**gate_fit, **evaluate_gate(predictor, trained.val)},
