@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The model variants of the README's table that the current code builds, one after another (30 to
-# 45 min each on 2 cores). Each run appends its figures to build/experiments.jsonl; the checkpoints
+# The model variants of the README's table that the current code builds, one after another (11 to
+# 45 min each on 2 cores, by host). Each run appends its figures to build/experiments.jsonl; the checkpoints
 # stay in build/experiments/NAME/ (`python -m pneumoscan.training.publish --build-dir ...` publishes
 # one; `python -m pneumoscan.training.compare A B` compares two by a paired bootstrap). The
 # table's earlier rows (4x4 exit flow, label smoothing, the two-network pair) came from the code
@@ -8,20 +8,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run() { .venv/bin/python -m pneumoscan.training.experiment "$@"; }
-run os16_two_task                                  # the committed model (train.py's defaults)
-run os16_two_task_s7 --seed 7                      # its second seed
-run os16_soup2 --soup 2 --epochs 3                 # two fine-tunings from one linear probe, averaged
-run os16_soup3 --soup 3 --epochs 3                 # the same with a third member
-run os16_soup2_s7 --soup 2 --epochs 3 --seed 7     # the soup's second seed
-run os16_no_subtype_loss --subtype-weight 0        # does the shared training change the main AUC?
-run os16_smoothing --label-smoothing 0.1           # smoothing back on, same design
-run os16_112px --input-size 112                    # a quarter less compute: does ranking hold?
-run os16_clahe2 --clahe-clip 2.0                   # CLAHE before the 128 px resize
-run os16_text --burned-in-text 0.5                 # burned-in text on both classes' views (a shortcut)
-run os16_corners --corner-mask 0.14                # the four corners blanked, train and serve (the print is gone)
-run os16_views12 --views 12                        # twice the cached augmented views (more diversity, same steps)
-run os16_lr5e5 --learning-rate 5e-5                # fine-tune more gently (nearer the pretrained features)
-run os16_block4 --cache-layer add_1                # block 4 fine-tuned too (less of the trunk frozen)
-run os16_val05 --val-fraction 0.05                 # a third of the validation split's patients back into training
-run os16_val05_s7 --val-fraction 0.05 --seed 7     # its second seed
-run os16_val05_e3 --val-fraction 0.05 --epochs 3   # the same in 3 epochs, to fit make train into the hour on a slower host
+run15() { run "$@" --val-fraction 0.15; }        # the 15%-validation design of the earlier rows
+run15 os16_two_task                                # the previous committed model
+run15 os16_two_task_s7 --seed 7                     # its second seed
+run15 os16_soup2 --soup 2 --epochs 3                # two fine-tunings from one linear probe, averaged
+run15 os16_soup3 --soup 3 --epochs 3                # the same with a third member
+run15 os16_soup2_s7 --soup 2 --epochs 3 --seed 7    # the soup's second seed
+run15 os16_no_subtype_loss --subtype-weight 0       # does the shared training change the main AUC?
+run15 os16_smoothing --label-smoothing 0.1          # smoothing back on, same design
+run15 os16_112px --input-size 112                   # a quarter less compute: does ranking hold?
+run15 os16_clahe2 --clahe-clip 2.0                  # CLAHE before the 128 px resize
+run15 os16_text --burned-in-text 0.5                # burned-in text on both classes' views (a shortcut)
+run15 os16_corners --corner-mask 0.14               # the four corners blanked, train and serve (the print is gone)
+run15 os16_views12 --views 12                       # twice the cached augmented views (more diversity, same steps)
+run15 os16_lr5e5 --learning-rate 5e-5               # fine-tune more gently (nearer the pretrained features)
+run15 os16_block4 --cache-layer add_1               # block 4 fine-tuned too (less of the trunk frozen)
+run os16_val05                                     # a third of the validation split's patients back into training: the committed design (train.py's defaults)
+run os16_val05_s7 --seed 7                         # its second seed
+run os16_val05_e3 --epochs 3                       # the same in 3 epochs, to fit make train into the hour on a slower host
+run os16_val05_e8 --epochs 8 --average-from 3      # longer fine-tuning, SWA of epochs 3-8
+run os16_val05_e4 --epochs 4                       # one epoch less
+run os16_val02 --val-fraction 0.02                 # still more patients for fitting

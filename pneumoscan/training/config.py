@@ -34,7 +34,7 @@ class TrainConfig:
     base_weights: str = _option("package", "imagenet | package | none | PATH")
     seed: int = _option(42, "augmentation and initialisation seed")
     split_seed: int = _option(42, "patient split seed; kept fixed so that seeds share one validation split")
-    val_fraction: float = _option(0.15, "share of each class's patients in the validation split")
+    val_fraction: float = _option(0.05, "share of each class's patients in the validation split")
     input_size: int = _option(128, "model input resolution (pixels, square)")
     clahe_clip: float = _option(0.0, "CLAHE clip limit before resizing to the input (0 = no CLAHE)")
     corner_mask: float = _option(
