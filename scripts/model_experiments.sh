@@ -25,6 +25,7 @@ run15 os16_lr5e5 --learning-rate 5e-5               # fine-tune more gently (nea
 run15 os16_block4 --cache-layer add_1               # block 4 fine-tuned too (less of the trunk frozen)
 run os16_val05                                     # a third of the validation split's patients back into training: the committed design (train.py's defaults)
 run os16_val05_s7 --seed 7                         # its second seed
+run os16_val05_s0 --seed 0                         # its third seed
 run os16_val05_e3 --epochs 3                       # the same in 3 epochs, to fit make train into the hour on a slower host
 run os16_val05_e8 --epochs 8 --average-from 3      # longer fine-tuning, SWA of epochs 3-8
 run os16_val05_e4 --epochs 4                       # one epoch less
