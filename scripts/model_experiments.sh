@@ -29,4 +29,5 @@ run os16_val05_s0 --seed 0                         # its third seed
 run os16_val05_e3 --epochs 3                       # the same in 3 epochs, to fit make train into the hour on a slower host
 run os16_val05_e8 --epochs 8 --average-from 3      # longer fine-tuning, SWA of epochs 3-8
 run os16_val05_e4 --epochs 4                       # one epoch less
+run os16_val05_views12 --views 12                  # twice the cached views, on the committed design
 run os16_val02 --val-fraction 0.02                 # still more patients for fitting
