@@ -31,8 +31,8 @@ TAIL = 0.0005
 # X-rays and refuse no non-X-ray on their own, so they get the widest margins. Layout (the match
 # with the mean X-ray) falls when a chest is cropped or photographed askew: at 0.15 of its width
 # the lower bound moved with which training image drew which corruption, and refused a cropped
-# and a tilted external X-ray; at 0.3 it stays below those and above the textures and pages
-# that only layout refuses.
+# and a tilted external X-ray; at 0.3 the margin, not the draw, sets the bound, below those
+# X-rays and above the textures and pages that only layout refuses.
 RANGE_MARGIN = np.array(
     [
         {"contrast": 0.1, "texture": 0.1, "white_area": 2.0, "symmetry": 1.0, "layout": 0.3}[name]
