@@ -13,7 +13,7 @@ import pytest
 from pneumoscan.batch import FILES_PER_CALL, estimate_files
 from pneumoscan.decode import decode_image
 from pneumoscan.errors import ImageRejected
-from pneumoscan.inference import Predictor, calibrated_probability, create_session, run_model
+from pneumoscan.inference import Predictor, calibrated_probability, create_session, has_vnni, run_model
 from pneumoscan.metrics import roc_auc
 from pneumoscan.model_card import Calibration, ModelCard
 from pneumoscan.png import encode_png
@@ -151,7 +151,8 @@ def test_served_graph_computes_what_its_quantization_defines_on_this_cpu(predict
     """With graph optimisations off, ONNX Runtime runs the int8 graph's quantize/dequantize pairs
     around float operators: the arithmetic the quantization defines, on any CPU. The optimised
     session must agree with it; on x86 CPUs without VNNI the fast uint8 x int8 kernels saturate
-    and moved logits by several units before the session asked for exact arithmetic."""
+    and moved logits by several units before the session asked for exact arithmetic there; on
+    VNNI CPUs the session keeps the fast kernels, which must be exact too."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -169,3 +170,23 @@ def test_served_graph_computes_what_its_quantization_defines_on_this_cpu(predict
     exact = run_model(reference, inputs)
     assert np.abs(served.logit - exact.logit).max() < 0.3
     assert np.abs(served.activation - exact.activation).max() < 0.5
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu sse2 avx2 avx512f avx512bw avx512_vnni", True),
+        ("fpu sse2 avx2 avx_vnni", True),
+        ("fpu sse2 avx2 fma", False),
+        ("fpu sse2 avx2 avx512f avx512bw", False),
+    ],
+)
+def test_vnni_is_read_from_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert has_vnni(cpuinfo) is expected
+
+
+def test_vnni_is_not_assumed_where_the_cpu_cannot_be_read(tmp_path):
+    """Another OS, or no /proc: the exact uint8 x uint8 kernel is kept."""
+    assert has_vnni(tmp_path / "missing") is False
