@@ -75,7 +75,8 @@ def has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
         text = cpuinfo.read_text()
     except OSError:
         return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    flag_lines = (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags"))
+    flags = next(flag_lines, [])
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 

@@ -31,3 +31,7 @@ run os16_val05_e8 --epochs 8 --average-from 3      # longer fine-tuning, SWA of 
 run os16_val05_e4 --epochs 4                       # one epoch less
 run os16_val05_views12 --views 12                  # twice the cached views, on the committed design
 run os16_val02 --val-fraction 0.02                 # still more patients for fitting
+run os16_val05_photo2 --photometric 2              # twice the gamma/contrast/brightness range (the high-scoring external normals are flatter)
+run os16_val05_mixup04 --mixup 0.4                 # manifold mixup of the cached feature maps, Beta(0.4, 0.4)
+run os16_val05_no_subtype_loss --subtype-weight 0  # the viral logit fitted on frozen features only: does the shared fine-tuning cost the main task?
+run os16_val05_frozen8 --cache-layer add_6         # blocks 1-8 frozen, 9-14 fine-tuned (nearer the pretrained features)

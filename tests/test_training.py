@@ -143,6 +143,21 @@ def test_augmentation_keeps_shape_and_is_reproducible():
     assert not np.array_equal(first, augment(gray, np.random.default_rng(6), corruption=0.5))
 
 
+def test_wider_photometric_ranges_spread_the_exposure_of_the_views():
+    """Same draws, wider ranges: the exposure (the centre's brightness) spreads further, and a
+    width of 1 gives the views it always gave."""
+    gray = np.full((224, 224), 128, np.uint8)
+
+    def spread(photometric: float) -> float:
+        rng = np.random.default_rng(1)
+        return float(np.std([augment(gray, rng, photometric=photometric)[112, 112] for _ in range(200)]))
+
+    default = augment(gray, np.random.default_rng(2))
+    assert np.array_equal(default, augment(gray, np.random.default_rng(2), photometric=1.0))
+    assert spread(0.0) == 0.0
+    assert spread(2.0) > 1.8 * spread(1.0) > 0
+
+
 def test_burned_in_text_marks_only_the_edges_of_an_otherwise_unchanged_view():
     gray = np.full((224, 224), 90, np.uint8)
     for seed in range(20):
@@ -206,6 +221,22 @@ def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
     assert not np.allclose(members[0][-1], members[1][-1])
     for mixed, first, second in zip(souped, *members, strict=True):
         np.testing.assert_allclose(mixed, (first + second) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_mixup_loss_is_the_share_weighted_loss_of_both_targets():
+    keras = pytest.importorskip("keras", reason="training needs TensorFlow (make test installs it)")
+    from pneumoscan.training.pipeline import two_task_loss
+
+    y = np.array([[0, -1], [1, 0], [1, 1], [0, -1]], np.float32)
+    loss = two_task_loss(y, label_smoothing=0.0)
+    logits = np.array([[0.3, -1.0], [2.0, 0.5], [-0.4, 1.2], [1.1, 0.0]], np.float32)
+    partner = y[[2, 3, 0, 1]]
+    share = np.array([1.0, 0.0, 0.3, 0.8], np.float32)
+    mixed = keras.ops.convert_to_numpy(loss(np.column_stack([y, partner, share]), logits))
+    own = keras.ops.convert_to_numpy(loss(y, logits))
+    other = keras.ops.convert_to_numpy(loss(partner, logits))
+    np.testing.assert_allclose(mixed, share * own + (1 - share) * other, rtol=1e-6)
+    assert not np.allclose(own, other)
 
 
 def test_compare_reads_experiments_and_refuses_other_external_images(tmp_path, monkeypatch, capsys):

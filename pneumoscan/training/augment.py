@@ -55,11 +55,17 @@ def burned_in_text(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(
-    gray: np.ndarray, rng: np.random.Generator, corruption: float = 0.0, text: float = 0.0
+    gray: np.ndarray,
+    rng: np.random.Generator,
+    corruption: float = 0.0,
+    text: float = 0.0,
+    photometric: float = 1.0,
 ) -> np.ndarray:
     """One random view of `gray` (uint8, square), same shape and dtype; with chance `corruption`
     one randomly chosen corruption family is applied on top, with chance `text` burned-in text
-    (no random draw is spent on it when `text` is 0, so earlier seeds give their earlier views)."""
+    (no random draw is spent on it when `text` is 0, so earlier seeds give their earlier views).
+    `photometric` widens the gamma (as a power), contrast and brightness ranges (1 = as above),
+    so that global exposure, which differs between sites, stops standing in for a finding."""
     size = gray.shape[0]
     matrix = cv2.getRotationMatrix2D(
         (size / 2, size / 2), rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG), rng.uniform(*ZOOM_RANGE)
@@ -67,9 +73,11 @@ def augment(
     matrix[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * size
     moved = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     pixels = moved.astype(np.float32) / 255.0
-    pixels = np.power(pixels, rng.uniform(*GAMMA_RANGE))
+    gamma = rng.uniform(*GAMMA_RANGE) ** photometric
+    contrast = 1.0 + (rng.uniform(*CONTRAST_RANGE) - 1.0) * photometric
+    pixels = np.power(pixels, gamma)
     mean = pixels.mean()
-    pixels = (pixels - mean) * rng.uniform(*CONTRAST_RANGE) + mean + rng.uniform(-BRIGHTNESS, BRIGHTNESS)
+    pixels = (pixels - mean) * contrast + mean + rng.uniform(-BRIGHTNESS, BRIGHTNESS) * photometric
     view = np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < corruption:
         view = CORRUPTIONS[rng.integers(len(CORRUPTIONS))](view, rng)

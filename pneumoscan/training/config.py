@@ -46,6 +46,11 @@ class TrainConfig:
     corruption: float = _option(
         0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)"
     )
+    photometric: float = _option(
+        1.0,
+        "width of the augmentation's gamma, contrast and brightness ranges (1 = gamma 0.8-1.25, "
+        "contrast 0.85-1.15, brightness +-0.08; 2 = gamma 0.64-1.56, contrast 0.7-1.3, +-0.16)",
+    )
     burned_in_text: float = _option(
         0.0, "chance that an augmented view also gets burned-in text (clock time, kV code, side letter)"
     )
@@ -60,6 +65,11 @@ class TrainConfig:
     )
     batch_size: int = _option(32, "fine-tuning batch size")
     learning_rate: float = _option(1e-4, "fine-tuning learning rate (Adam)")
+    mixup: float = _option(
+        0.0,
+        "manifold mixup while fine-tuning: each cached feature map is mixed with another image's "
+        "with a Beta(a, a) share and the loss is mixed alike (0 = none)",
+    )
     label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")
     subtype_weight: float = _option(
         1.0,

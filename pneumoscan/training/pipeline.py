@@ -75,6 +75,7 @@ def cache_trunk(
     preprocessing: Preprocessing,
     corruption: float,
     text: float = 0.0,
+    photometric: float = 1.0,
     batch: int = 64,
 ) -> np.ndarray:
     """Frozen-trunk output for `views` views of every image: (views, N, h, w, c) float16.
@@ -87,7 +88,7 @@ def cache_trunk(
             for start in range(0, len(pixels), batch):
                 chunk = pixels[start : start + batch]
                 if view:
-                    chunk = np.stack([augment(p, rng, corruption, text) for p in chunk])
+                    chunk = np.stack([augment(p, rng, corruption, text, photometric) for p in chunk])
                 x = model_inputs(chunk, preprocessing)
                 cache[view, start : start + len(x)] = forward(x).numpy().astype(np.float16)
                 bar.update(len(x))
@@ -117,13 +118,20 @@ def two_task_loss(y: np.ndarray, label_smoothing: float, subtype_weight: float =
         target = target * (1 - label_smoothing) + 0.5 * label_smoothing
         return keras.ops.binary_crossentropy(target, logit, from_logits=True)
 
-    def loss(y_true, y_pred):
-        pneumonia, viral = y_true[:, 0], y_true[:, 1]
+    def one_target(pneumonia, viral, y_pred):
         has_subtype = keras.ops.cast(viral >= 0, "float32")
         viral = keras.ops.maximum(viral, 0.0)
         weight_p = keras.ops.take(pneumonia_weights, keras.ops.cast(pneumonia, "int32"))
         weight_v = keras.ops.take(viral_weights, keras.ops.cast(viral, "int32")) * has_subtype
         return weight_p * smoothed_bce(pneumonia, y_pred[:, 0]) + weight_v * smoothed_bce(viral, y_pred[:, 1])
+
+    def loss(y_true, y_pred):
+        """`y_true` (N, 2), or (N, 5) under mixup: both images' targets and the first one's share."""
+        own = one_target(y_true[:, 0], y_true[:, 1], y_pred)
+        if y_true.shape[1] == 2:
+            return own
+        share = y_true[:, 4]
+        return share * own + (1 - share) * one_target(y_true[:, 2], y_true[:, 3], y_pred)
 
     return loss
 
@@ -152,7 +160,8 @@ def fine_tune(
     `average_from`..`epochs` (the last epoch's alone when `average_from` is beyond it)."""
 
     class Views(keras.utils.PyDataset):
-        """Each epoch shows every image once, each time in a randomly chosen cached view."""
+        """Each epoch shows every image once, each time in a randomly chosen cached view (mixed
+        with another image of the batch under `mixup`)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -168,7 +177,13 @@ def fine_tune(
 
         def __getitem__(self, index: int):
             rows = self.order[index * config.batch_size : (index + 1) * config.batch_size]
-            return cache[self.view[rows], rows].astype(np.float32), y[rows]
+            x = cache[self.view[rows], rows].astype(np.float32)
+            if not config.mixup:
+                return x, y[rows]
+            share = self.rng.beta(config.mixup, config.mixup, size=len(rows)).astype(np.float32)
+            partner = self.rng.permutation(len(rows))
+            mixed = share[:, None, None, None] * x + (1 - share[:, None, None, None]) * x[partner]
+            return mixed, np.column_stack([y[rows], y[rows][partner], share])
 
     class KeepAverage(keras.callbacks.Callback):
         """Running mean of the weights after each epoch from `average_from` on."""
@@ -243,7 +258,14 @@ def train(config: TrainConfig) -> Trained:
     trunk, top = trunk_until(model, config.cache_layer), submodel_from(model, config.cache_layer)
     rng = np.random.default_rng(config.seed)
     cache = cache_trunk(
-        trunk, pixels, config.views, rng, config.preprocessing, config.corruption, config.burned_in_text
+        trunk,
+        pixels,
+        config.views,
+        rng,
+        config.preprocessing,
+        config.corruption,
+        config.burned_in_text,
+        config.photometric,
     )
     val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing, config.corruption)
     print(f"trunk cached in {(time.time() - started) / 60:.1f} min")
