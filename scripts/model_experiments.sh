@@ -35,3 +35,5 @@ run os16_val05_photo2 --photometric 2              # twice the gamma/contrast/br
 run os16_val05_mixup04 --mixup 0.4                 # manifold mixup of the cached feature maps, Beta(0.4, 0.4)
 run os16_val05_no_subtype_loss --subtype-weight 0  # the viral logit fitted on frozen features only: does the shared fine-tuning cost the main task?
 run os16_val05_frozen8 --cache-layer add_6         # blocks 1-8 frozen, 9-14 fine-tuned (nearer the pretrained features)
+run os16_val05_lr5e5 --learning-rate 5e-5          # fine-tune more gently, on the committed design
+run os16_val05_144px --input-size 144              # 27% more pixels, now that the served graph has room under the cost bar
