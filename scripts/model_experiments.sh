@@ -36,4 +36,5 @@ run os16_val05_mixup04 --mixup 0.4                 # manifold mixup of the cache
 run os16_val05_no_subtype_loss --subtype-weight 0  # the viral logit fitted on frozen features only: does the shared fine-tuning cost the main task?
 run os16_val05_frozen8 --cache-layer add_6         # blocks 1-8 frozen, 9-14 fine-tuned (nearer the pretrained features)
 run os16_val05_lr5e5 --learning-rate 5e-5          # fine-tune more gently, on the committed design
-run os16_val05_144px --input-size 144              # 27% more pixels, now that the served graph has room under the cost bar
+run os16_val05_144px --input-size 144              # 27% more pixels (the faster served graph could just afford them)
+run os16_val05_batch16 --batch-size 16             # twice the steps and more gradient noise for the weight average
