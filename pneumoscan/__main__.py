@@ -166,7 +166,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def threshold(args: argparse.Namespace) -> int:
-    model_dir = args.model_dir or DEFAULT_MODEL_DIR
+    model_dir = args.model_dir
     items, source = list_labelled_images(args.on), f"the folder {args.on}"
     old, new = repick(
         model_dir, items, source, args.policy, args.min_sensitivity, args.quantile, args.seed, progress
@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=42, help="seed of the bootstrap resamples")
     t.set_defaults(run=threshold)
     args = parser.parse_args(argv)
-    card = Path(args.model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR) / CARD_FILE
+    # Resolved once, so every command (threshold writes to it) reads the same folder.
+    args.model_dir = Path(args.model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
+    card = args.model_dir / CARD_FILE
     if not card.is_file():
         parser.error(f"no model: {card} is missing; set MODEL_DIR or --model-dir")
     return args.run(args)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,31 @@ def test_threshold_is_repicked_on_a_folder_and_stored_in_the_card(model_copy, sm
     assert f"old threshold {before.threshold:.6f}" in result.stdout
     assert f"new threshold {expected:.6f}" in result.stdout
     assert Predictor.load(model_copy, threads=1).threshold == expected
+
+
+def test_threshold_writes_the_card_of_the_model_dir_variable(model_copy, small_kaggle_folder, model_dir):
+    """`MODEL_DIR` names the model for `threshold` as for `predict`: the copy's card changes, the
+    committed one does not."""
+    committed = (model_dir / "model_card.json").read_bytes()
+    before = ModelCard.load(model_copy).threshold
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pneumoscan",
+            "threshold",
+            "--policy",
+            "youden",
+            "--on",
+            str(small_kaggle_folder),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MODEL_DIR": str(model_copy)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert ModelCard.load(model_copy).threshold != before
+    assert (model_dir / "model_card.json").read_bytes() == committed
+    assert f"stored in {model_copy / 'model_card.json'}" in result.stdout
