@@ -21,7 +21,7 @@ import numpy as np
 from pneumoscan.batch import estimate_files
 from pneumoscan.dataset import external_folder, list_labelled_images
 from pneumoscan.formats import IMAGE_SUFFIXES
-from pneumoscan.inference import DEFAULT_MODEL_DIR, Predictor
+from pneumoscan.inference import Predictor, model_dir_in_use
 from pneumoscan.metrics import classification_report
 from pneumoscan.model_card import CARD_FILE, CLASS_NAMES
 from pneumoscan.repick import repick
@@ -166,10 +166,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def threshold(args: argparse.Namespace) -> int:
-    model_dir = args.model_dir
     items, source = list_labelled_images(args.on), f"the folder {args.on}"
     old, new = repick(
-        model_dir, items, source, args.policy, args.min_sensitivity, args.quantile, args.seed, progress
+        args.model_dir, items, source, args.policy, args.min_sensitivity, args.quantile, args.seed, progress
     )
     print(f"{len(items)} images from {source}")
     for name, report in (("old", old), ("new", new)):
@@ -177,7 +176,7 @@ def threshold(args: argparse.Namespace) -> int:
             f"{name} threshold {report['threshold']:.6f}: sensitivity {report['sensitivity']:.4f}, "
             f"specificity {report['specificity']:.4f}"
         )
-    print(f"stored in {Path(model_dir) / CARD_FILE}")
+    print(f"stored in {args.model_dir / CARD_FILE}")
     return 0
 
 
@@ -227,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(run=threshold)
     args = parser.parse_args(argv)
     # Resolved once, so every command (threshold writes to it) reads the same folder.
-    args.model_dir = Path(args.model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
+    args.model_dir = model_dir_in_use(args.model_dir)
     card = args.model_dir / CARD_FILE
     if not card.is_file():
         parser.error(f"no model: {card} is missing; set MODEL_DIR or --model-dir")

@@ -32,6 +32,7 @@ __all__ = [
     "ModelOutputs",
     "Predictor",
     "create_session",
+    "model_dir_in_use",
     "run_model",
     "sigmoid",
 ]
@@ -66,6 +67,11 @@ def sigmoid(logit: np.ndarray) -> np.ndarray:
 def calibrated_probability(logit: float, calibration: Calibration) -> float:
     """The one place a logit becomes the probability that is served and thresholded."""
     return float(sigmoid(np.float64(calibration.scale * logit + calibration.bias)))
+
+
+def model_dir_in_use(model_dir: Path | None = None) -> Path:
+    """The model folder: the one given, else `$MODEL_DIR`, else the committed `model_weights/`."""
+    return Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
 
 
 def has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -145,7 +151,7 @@ class Predictor:
     def load(cls, model_dir: Path | None = None, threads: int | None = None) -> Predictor:
         if threads is None:
             threads = int(os.environ.get("ORT_THREADS", "0"))
-        return cls(Path(model_dir or os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR), threads)
+        return cls(model_dir_in_use(model_dir), threads)
 
     def predict(
         self, decoded: DecodedImage, check_xray: bool = True, threshold: float | None = None
