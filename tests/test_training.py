@@ -191,19 +191,11 @@ def test_fixed_corruptions_of_the_robustness_bar():
 
 
 def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
-    keras = pytest.importorskip("keras", reason="training needs TensorFlow (make test installs it)")
     from dataclasses import replace
 
     from pneumoscan.training.pipeline import fine_tune, soup
 
-    inputs = keras.Input((4, 4, 8))
-    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3, padding="same")(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
-    rng = np.random.default_rng(0)
-    cache = rng.normal(size=(2, 24, 4, 4, 8)).astype(np.float16)
-    y = np.stack([np.arange(24) % 2, np.where(np.arange(24) % 2, np.arange(24) % 4 // 2, -1)], 1)
-    y = y.astype(np.float32)
-    data = (cache, y, cache[:1, :8], y[:8])
+    keras, model, data = tiny_fine_tuning_problem()
     config = replace(TrainConfig(), epochs=2, average_from=1, batch_size=8, soup=2)
     start = model.get_weights()
 
@@ -221,6 +213,55 @@ def test_a_soup_is_the_mean_of_its_members_fine_tuned_from_one_start():
     assert not np.allclose(members[0][-1], members[1][-1])
     for mixed, first, second in zip(souped, *members, strict=True):
         np.testing.assert_allclose(mixed, (first + second) / 2, rtol=1e-5, atol=1e-6)
+
+
+def tiny_fine_tuning_problem():
+    """A model, cache and targets shaped as fine-tuning's, small enough to train in a second."""
+    keras = pytest.importorskip("keras", reason="training needs TensorFlow (make test installs it)")
+    inputs = keras.Input((4, 4, 8))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(6, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(pooled))
+    rng = np.random.default_rng(0)
+    cache = rng.normal(size=(2, 24, 4, 4, 8)).astype(np.float16)
+    y = np.stack([np.arange(24) % 2, np.where(np.arange(24) % 2, np.arange(24) % 4 // 2, -1)], 1)
+    return keras, model, (cache, y.astype(np.float32), cache[:1, :8], y[:8].astype(np.float32))
+
+
+def test_dense_averaging_takes_the_weights_every_n_batches():
+    from dataclasses import replace
+
+    from pneumoscan.training.pipeline import fine_tune
+
+    keras, model, data = tiny_fine_tuning_problem()
+    start = model.get_weights()
+    config = replace(TrainConfig(), epochs=3, average_from=2, batch_size=8)  # 3 batches per epoch
+
+    def tuned(average_every: int) -> list[np.ndarray]:
+        model.set_weights(start)
+        keras.utils.set_random_seed(config.seed)
+        fine_tune(model, *data, replace(config, average_every=average_every))
+        return model.get_weights()
+
+    per_epoch, every_epoch_end, every_batch = tuned(0), tuned(3), tuned(1)
+    for a, b in zip(per_epoch, every_epoch_end, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(per_epoch[-1], every_batch[-1])
+
+
+def test_ranking_loss_is_the_mean_softplus_over_normal_pneumonia_pairs():
+    keras = pytest.importorskip("keras", reason="training needs TensorFlow (make test installs it)")
+    from pneumoscan.training.pipeline import pairwise_ranking_loss, two_task_loss
+
+    y = np.array([[1, 0], [0, -1], [1, 1], [0, -1]], np.float32)
+    logits = np.array([[2.0, 0.0], [1.0, 0.3], [0.5, -0.2], [-1.0, 0.1]], np.float32)
+    pairs = [(p, n) for p in (2.0, 0.5) for n in (1.0, -1.0)]
+    expected = np.mean([np.log1p(np.exp(n - p)) for p, n in pairs])
+    ranking = float(keras.ops.convert_to_numpy(pairwise_ranking_loss(y[:, 0], logits[:, 0])))
+    assert ranking == pytest.approx(expected, rel=1e-5)
+    assert float(keras.ops.convert_to_numpy(pairwise_ranking_loss(np.ones(4, np.float32), logits[:, 0]))) == 0
+    plain = keras.ops.convert_to_numpy(two_task_loss(y, 0.0)(y, logits))
+    ranked = keras.ops.convert_to_numpy(two_task_loss(y, 0.0, ranking_weight=2.0)(y, logits))
+    np.testing.assert_allclose(ranked - plain, 2.0 * expected, rtol=1e-5)
 
 
 def test_mixup_loss_is_the_share_weighted_loss_of_both_targets():

@@ -58,6 +58,11 @@ class TrainConfig:
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
     epochs: int = _option(5, "fine-tuning epochs")
     average_from: int = _option(2, "the served weights are the mean of those after epochs N..epochs")
+    average_every: int = _option(
+        0,
+        "take the weights into the average every N fine-tuning batches from epoch average_from on, "
+        "as SWAD does densely (0 = once per epoch, after it)",
+    )
     soup: int = _option(
         1,
         "fine-tuning runs from the one linear-probe start (seeds seed, seed+1, ...) whose weights are "
@@ -69,6 +74,12 @@ class TrainConfig:
         0.0,
         "manifold mixup while fine-tuning: each cached feature map is mixed with another image's "
         "with a Beta(a, a) share and the loss is mixed alike (0 = none)",
+    )
+    ranking_weight: float = _option(
+        0.0,
+        "weight of a pairwise ranking loss on the pneumonia logit beside the cross-entropy: the mean "
+        "softplus(normal - pneumonia logit) over the batch's normal/pneumonia pairs, a smooth "
+        "surrogate of 1 - AUC (0 = none; not with mixup)",
     )
     label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")
     subtype_weight: float = _option(

@@ -107,10 +107,23 @@ def targets(items: list[LabelledImage]) -> np.ndarray:
     return np.array([[i.label, i.viral if i.label else -1] for i in items], dtype=np.float32)
 
 
-def two_task_loss(y: np.ndarray, label_smoothing: float, subtype_weight: float = 1.0):
+def pairwise_ranking_loss(pneumonia, logit):
+    """Mean softplus(normal logit - pneumonia logit) over the batch's normal/pneumonia pairs (0
+    where the batch has no pair): RankNet's smooth surrogate of 1 - AUC, which cross-entropy only
+    reaches through each image's own distance from 0."""
+    positive = keras.ops.cast(pneumonia > 0.5, "float32")
+    pairs = positive[:, None] * (1 - positive)[None, :]
+    margins = logit[:, None] - logit[None, :]
+    return keras.ops.sum(pairs * keras.ops.softplus(-margins)) / keras.ops.maximum(keras.ops.sum(pairs), 1.0)
+
+
+def two_task_loss(
+    y: np.ndarray, label_smoothing: float, subtype_weight: float = 1.0, ranking_weight: float = 0.0
+):
     """Class-balanced binary cross-entropy on both logits, the viral one weighted by
     `subtype_weight`; the viral logit learns only from pneumonia images (the subtype of a normal
-    X-ray means nothing)."""
+    X-ray means nothing). `ranking_weight` adds the batch's pairwise ranking loss on the pneumonia
+    logit to every image's loss (so the batch mean gains it once)."""
     pneumonia_weights = class_weights(y[:, 0].astype(int))
     viral_weights = subtype_weight * class_weights(y[y[:, 1] >= 0, 1].astype(int))
 
@@ -129,6 +142,8 @@ def two_task_loss(y: np.ndarray, label_smoothing: float, subtype_weight: float =
         """`y_true` (N, 2), or (N, 5) under mixup: both images' targets and the first one's share."""
         own = one_target(y_true[:, 0], y_true[:, 1], y_pred)
         if y_true.shape[1] == 2:
+            if ranking_weight:
+                return own + ranking_weight * pairwise_ranking_loss(y_true[:, 0], y_pred[:, 0])
             return own
         share = y_true[:, 4]
         return share * own + (1 - share) * one_target(y_true[:, 2], y_true[:, 3], y_pred)
@@ -186,16 +201,30 @@ def fine_tune(
             return mixed, np.column_stack([y[rows], y[rows][partner], share])
 
     class KeepAverage(keras.callbacks.Callback):
-        """Running mean of the weights after each epoch from `average_from` on."""
+        """Running mean of the weights from epoch `average_from` on: after each epoch, or every
+        `average_every` batches within it."""
 
         def __init__(self) -> None:
             super().__init__()
             self.mean: list[np.ndarray] | None = None
             self.count = 0
+            self.epoch = 0
+
+        def averaging(self) -> bool:
+            return self.epoch + 1 >= min(config.average_from, config.epochs)
+
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if config.average_every and self.averaging() and (batch + 1) % config.average_every == 0:
+                self.take()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
-            if epoch + 1 < min(config.average_from, config.epochs):
-                return
+            if not config.average_every and self.averaging():
+                self.take()
+
+        def take(self) -> None:
             weights = [w.astype(np.float64) for w in top.get_weights()]
             self.count += 1
             self.mean = (
@@ -204,15 +233,22 @@ def fine_tune(
                 else [m + (w - m) / self.count for m, w in zip(self.mean, weights, strict=True)]
             )
 
+    if config.mixup and config.ranking_weight:
+        raise ValueError("the ranking loss needs each image's own target: not with mixup")
+    views = Views()
+    if config.average_every > len(views):
+        raise ValueError(
+            f"--average-every {config.average_every} is more than an epoch's {len(views)} batches"
+        )
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     top.compile(
         keras.optimizers.Adam(config.learning_rate),
-        two_task_loss(y, config.label_smoothing, config.subtype_weight),
+        two_task_loss(y, config.label_smoothing, config.subtype_weight, config.ranking_weight),
     )
     average = KeepAverage()
     history = top.fit(
-        Views(),
+        views,
         validation_data=(val_cache[0].astype(np.float32), val_y),
         epochs=config.epochs,
         callbacks=[average],
