@@ -59,9 +59,9 @@ class TrainConfig:
     epochs: int = _option(5, "fine-tuning epochs")
     average_from: int = _option(2, "the served weights are the mean of those after epochs N..epochs")
     average_every: int = _option(
-        0,
+        10,
         "take the weights into the average every N fine-tuning batches from epoch average_from on, "
-        "as SWAD does densely (0 = once per epoch, after it)",
+        "as SWAD does densely (0 = once per epoch, after it; an epoch of fewer batches: at its end)",
     )
     soup: int = _option(
         1,

@@ -5,10 +5,10 @@ once per image and per augmented view and cached (float16, in memory); everythin
 then fine-tuned on that cache.
 
 LP-FT (Kumar et al., ICLR 2022): the two logits are first fitted on frozen pooled features, then
-the trunk after the cache is fine-tuned gently. The weights after every fine-tuning epoch are
-kept, and the served weights are their average from `average_from` on (stochastic weight
-averaging, as SWAD does): one network's cost with much of an ensemble's steadiness off
-distribution. The start (ImageNet trunk with the fitted logits) is kept too, for WiSE-FT's
+the trunk after the cache is fine-tuned gently. From epoch `average_from` on, the weights are
+taken every `average_every` batches into a running mean, which is what is served (dense
+stochastic weight averaging, as SWAD does): one network's cost with much of an ensemble's
+steadiness off distribution. The start (ImageNet trunk with the fitted logits) is kept too, for WiSE-FT's
 interpolation at publishing.
 """
 
@@ -171,7 +171,7 @@ def fine_tune(
     config: TrainConfig,
 ) -> dict:
     """Unfreeze everything after the cache except BatchNormalization, which stays in inference
-    mode; run `epochs` epochs and leave `top` with the average of the weights after epochs
+    mode; run `epochs` epochs and leave `top` with the average of the weights taken in epochs
     `average_from`..`epochs` (the last epoch's alone when `average_from` is beyond it)."""
 
     class Views(keras.utils.PyDataset):
@@ -202,7 +202,8 @@ def fine_tune(
 
     class KeepAverage(keras.callbacks.Callback):
         """Running mean of the weights from epoch `average_from` on: after each epoch, or every
-        `average_every` batches within it."""
+        `average_every` batches within it (at most an epoch's batches, so a small data set still
+        averages once per epoch rather than never)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -217,11 +218,11 @@ def fine_tune(
             self.epoch = epoch
 
         def on_train_batch_end(self, batch: int, logs=None) -> None:
-            if config.average_every and self.averaging() and (batch + 1) % config.average_every == 0:
+            if every and self.averaging() and (batch + 1) % every == 0:
                 self.take()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
-            if not config.average_every and self.averaging():
+            if not every and self.averaging():
                 self.take()
 
         def take(self) -> None:
@@ -236,10 +237,7 @@ def fine_tune(
     if config.mixup and config.ranking_weight:
         raise ValueError("the ranking loss needs each image's own target: not with mixup")
     views = Views()
-    if config.average_every > len(views):
-        raise ValueError(
-            f"--average-every {config.average_every} is more than an epoch's {len(views)} batches"
-        )
+    every = min(config.average_every, len(views))
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     top.compile(
