@@ -57,7 +57,7 @@ class TrainConfig:
     cache_layer: str = _option("add_2", "frozen up to this layer (add_2 = end of the entry flow, block 4)")
     head_epochs: int = _option(20, "epochs for the logit alone on frozen pooled features")
     epochs: int = _option(5, "fine-tuning epochs")
-    average_from: int = _option(2, "the served weights are the mean of those after epochs N..epochs")
+    average_from: int = _option(2, "the served weights are the mean of those taken in epochs N..epochs")
     average_every: int = _option(
         10,
         "take the weights into the average every N fine-tuning batches from epoch average_from on, "

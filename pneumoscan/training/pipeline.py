@@ -8,8 +8,8 @@ LP-FT (Kumar et al., ICLR 2022): the two logits are first fitted on frozen poole
 the trunk after the cache is fine-tuned gently. From epoch `average_from` on, the weights are
 taken every `average_every` batches into a running mean, which is what is served (dense
 stochastic weight averaging, as SWAD does): one network's cost with much of an ensemble's
-steadiness off distribution. The start (ImageNet trunk with the fitted logits) is kept too, for WiSE-FT's
-interpolation at publishing.
+steadiness off distribution. The start (ImageNet trunk with the fitted logits) is kept too, for
+WiSE-FT's interpolation at publishing.
 """
 
 from __future__ import annotations
