@@ -43,3 +43,5 @@ per_epoch os16_val05_rank1 --ranking-weight 1.0          # a pairwise ranking lo
 run os16_val05_dense_swa                                 # weights averaged every 10 batches from epoch 2, as SWAD: the committed design (train.py's defaults)
 run os16_val05_dense_swa_s7 --seed 7                     # its second seed
 run os16_val05_dense_swa_s0 --seed 0                     # its third seed
+run os16_val05_dense_from1 --average-from 1              # the dense average from the start of epoch 1
+run os16_val05_dense_from3 --average-from 3              # ... and from the start of epoch 3
