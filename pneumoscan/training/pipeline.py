@@ -205,8 +205,9 @@ def fine_tune(
         `average_every` batches within it (at most an epoch's batches, so a small data set still
         averages once per epoch rather than never)."""
 
-        def __init__(self) -> None:
+        def __init__(self, batches_per_epoch: int) -> None:
             super().__init__()
+            self.every = min(config.average_every, batches_per_epoch)
             self.mean: list[np.ndarray] | None = None
             self.count = 0
             self.epoch = 0
@@ -218,11 +219,11 @@ def fine_tune(
             self.epoch = epoch
 
         def on_train_batch_end(self, batch: int, logs=None) -> None:
-            if every and self.averaging() and (batch + 1) % every == 0:
+            if self.every and self.averaging() and (batch + 1) % self.every == 0:
                 self.take()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
-            if not every and self.averaging():
+            if not self.every and self.averaging():
                 self.take()
 
         def take(self) -> None:
@@ -237,14 +238,13 @@ def fine_tune(
     if config.mixup and config.ranking_weight:
         raise ValueError("the ranking loss needs each image's own target: not with mixup")
     views = Views()
-    every = min(config.average_every, len(views))
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
     top.compile(
         keras.optimizers.Adam(config.learning_rate),
         two_task_loss(y, config.label_smoothing, config.subtype_weight, config.ranking_weight),
     )
-    average = KeepAverage()
+    average = KeepAverage(len(views))
     history = top.fit(
         views,
         validation_data=(val_cache[0].astype(np.float32), val_y),
