@@ -303,3 +303,34 @@ def test_compare_reads_experiments_and_refuses_other_external_images(tmp_path, m
     )
     with pytest.raises(SystemExit, match="other external images"):
         compare.compare(["first", "elsewhere"])
+
+
+def test_sharpness_aware_step_applies_the_gradient_taken_at_the_worst_nearby_weights():
+    from pneumoscan.training.sharpness import SharpnessAware
+
+    keras, model, (cache, y, _, _) = tiny_fine_tuning_problem()
+    import tensorflow as tf
+
+    x, rho, rate = cache[0].astype(np.float32), 0.5, 0.1
+    loss = keras.losses.MeanSquaredError()
+
+    def gradients(weights: list[np.ndarray]) -> list[np.ndarray]:
+        model.set_weights(weights)
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        return [g.numpy() for g in tape.gradient(value, model.trainable_weights)]
+
+    start = model.get_weights()
+    first = gradients(start)
+    norm = np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in first))
+    sharp = gradients([w + rho * g / norm for w, g in zip(start, first, strict=True)])
+    expected = [w - rate * g for w, g in zip(start, sharp, strict=True)]
+    plain = [w - rate * g for w, g in zip(start, first, strict=True)]
+
+    model.set_weights(start)
+    learner = SharpnessAware(model, rho)
+    learner.compile(keras.optimizers.SGD(rate), loss)
+    learner.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(model.get_weights()[0], plain[0], atol=1e-6)

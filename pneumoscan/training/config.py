@@ -81,6 +81,11 @@ class TrainConfig:
         "softplus(normal - pneumonia logit) over the batch's normal/pneumonia pairs, a smooth "
         "surrogate of 1 - AUC (0 = none; not with mixup)",
     )
+    sam_rho: float = _option(
+        0.0,
+        "sharpness-aware minimisation while fine-tuning: the radius of the weight ball whose worst "
+        "point's gradient each step applies (0 = plain Adam; SAM costs a second pass per batch)",
+    )
     label_smoothing: float = _option(0.0, "binary label smoothing (0: it distorts the ranking of scores)")
     subtype_weight: float = _option(
         1.0,

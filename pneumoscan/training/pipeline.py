@@ -29,6 +29,7 @@ from pneumoscan.preprocess import Preprocessing
 from pneumoscan.training.augment import augment
 from pneumoscan.training.config import TrainConfig, config_from_dict
 from pneumoscan.training.served_files import load_pixels, model_inputs
+from pneumoscan.training.sharpness import SharpnessAware
 from pneumoscan.training.xception import LOGIT_LAYER, build_model, submodel_from, trunk_until
 
 START_FILE = "start_weights.npz"
@@ -240,12 +241,13 @@ def fine_tune(
     views = Views()
     for layer in top.layers:
         layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-    top.compile(
+    learner = SharpnessAware(top, config.sam_rho) if config.sam_rho else top
+    learner.compile(
         keras.optimizers.Adam(config.learning_rate),
         two_task_loss(y, config.label_smoothing, config.subtype_weight, config.ranking_weight),
     )
     average = KeepAverage(len(views))
-    history = top.fit(
+    history = learner.fit(
         views,
         validation_data=(val_cache[0].astype(np.float32), val_y),
         epochs=config.epochs,
