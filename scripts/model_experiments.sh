@@ -46,3 +46,4 @@ run os16_val05_dense_swa_s0 --seed 0                     # its third seed
 run os16_val05_dense_from1 --average-from 1              # the dense average from the start of epoch 1
 run os16_val05_dense_from3 --average-from 3              # ... and from the start of epoch 3
 run os16_val05_dense_lr2e4 --learning-rate 2e-4          # twice the learning rate under the dense average
+run os16_val05_dense_sam05 --sam-rho 0.05                # sharpness-aware minimisation (a second pass per batch)

@@ -334,3 +334,28 @@ def test_sharpness_aware_step_applies_the_gradient_taken_at_the_worst_nearby_wei
     for got, want in zip(model.get_weights(), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     assert not np.allclose(model.get_weights()[0], plain[0], atol=1e-6)
+
+
+def test_batch_norm_learns_and_follows_the_data_only_when_trained():
+    from dataclasses import replace
+
+    from pneumoscan.training.pipeline import fine_tune
+
+    keras, _, data = tiny_fine_tuning_problem()
+    inputs = keras.Input((4, 4, 8))
+    normed = keras.layers.BatchNormalization()(keras.layers.Conv2D(6, 3, padding="same")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(normed)))
+    start = model.get_weights()  # conv 2, batch norm 4 (scale, offset, mean, variance), dense 2
+    config = replace(TrainConfig(), epochs=1, average_from=1, batch_size=8)
+
+    def batch_norm_after(mode: str) -> list[np.ndarray]:
+        model.set_weights(start)
+        fine_tune(model, *data, replace(config, batch_norm=mode))
+        return model.get_weights()[2:6]
+
+    for kept, before in zip(batch_norm_after("frozen"), start[2:6], strict=True):
+        np.testing.assert_array_equal(kept, before)
+    for moved, before in zip(batch_norm_after("trained"), start[2:6], strict=True):
+        assert not np.allclose(moved, before)
+    with pytest.raises(ValueError, match="frozen or trained"):
+        fine_tune(model, *data, replace(config, batch_norm="learned"))

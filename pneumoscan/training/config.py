@@ -81,6 +81,12 @@ class TrainConfig:
         "softplus(normal - pneumonia logit) over the batch's normal/pneumonia pairs, a smooth "
         "surrogate of 1 - AUC (0 = none; not with mixup)",
     )
+    batch_norm: str = _option(
+        "frozen",
+        "frozen: BatchNormalization keeps ImageNet's statistics and scales while fine-tuning "
+        "(inference mode); trained: it normalises by each batch, learns its scales, and its running "
+        "statistics follow the X-rays",
+    )
     sam_rho: float = _option(
         0.0,
         "sharpness-aware minimisation while fine-tuning: the radius of the weight ball whose worst "

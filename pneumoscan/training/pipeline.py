@@ -171,9 +171,10 @@ def fine_tune(
     val_y: np.ndarray,
     config: TrainConfig,
 ) -> dict:
-    """Unfreeze everything after the cache except BatchNormalization, which stays in inference
-    mode; run `epochs` epochs and leave `top` with the average of the weights taken in epochs
-    `average_from`..`epochs` (the last epoch's alone when `average_from` is beyond it)."""
+    """Unfreeze everything after the cache (BatchNormalization too if `batch_norm` is trained;
+    frozen, it stays in inference mode); run `epochs` epochs and leave `top` with the average of
+    the weights taken in epochs `average_from`..`epochs` (the last epoch's alone when
+    `average_from` is beyond it)."""
 
     class Views(keras.utils.PyDataset):
         """Each epoch shows every image once, each time in a randomly chosen cached view (mixed
@@ -239,8 +240,12 @@ def fine_tune(
     if config.mixup and config.ranking_weight:
         raise ValueError("the ranking loss needs each image's own target: not with mixup")
     views = Views()
+    if config.batch_norm not in ("frozen", "trained"):
+        raise ValueError(f"batch_norm is frozen or trained, not {config.batch_norm!r}")
     for layer in top.layers:
-        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = config.batch_norm == "trained" or not isinstance(
+            layer, keras.layers.BatchNormalization
+        )
     learner = SharpnessAware(top, config.sam_rho) if config.sam_rho else top
     learner.compile(
         keras.optimizers.Adam(config.learning_rate),
