@@ -47,3 +47,4 @@ run os16_val05_dense_from1 --average-from 1              # the dense average fro
 run os16_val05_dense_from3 --average-from 3              # ... and from the start of epoch 3
 run os16_val05_dense_lr2e4 --learning-rate 2e-4          # twice the learning rate under the dense average
 run os16_val05_dense_sam05 --sam-rho 0.05                # sharpness-aware minimisation (a second pass per batch)
+run os16_val05_dense_bn --batch-norm trained              # BatchNormalization trained while fine-tuning (frozen in every other row)
