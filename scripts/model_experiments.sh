@@ -49,3 +49,4 @@ run os16_val05_dense_lr2e4 --learning-rate 2e-4          # twice the learning ra
 run os16_val05_dense_sam05 --sam-rho 0.05                # sharpness-aware minimisation (a second pass per batch)
 run os16_val05_dense_bn --batch-norm trained              # BatchNormalization trained while fine-tuning (frozen in every other row)
 run os16_val05_dense_corrupt09 --corruption 0.9           # more of the augmented views corrupted (0.7 in every other row)
+run os16_val05_dense_corrupt04 --corruption 0.4           # ... and fewer
