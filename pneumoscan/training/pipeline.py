@@ -239,9 +239,9 @@ def fine_tune(
 
     if config.mixup and config.ranking_weight:
         raise ValueError("the ranking loss needs each image's own target: not with mixup")
-    views = Views()
     if config.batch_norm not in ("frozen", "trained"):
         raise ValueError(f"batch_norm is frozen or trained, not {config.batch_norm!r}")
+    views = Views()
     for layer in top.layers:
         layer.trainable = config.batch_norm == "trained" or not isinstance(
             layer, keras.layers.BatchNormalization

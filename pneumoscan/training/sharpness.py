@@ -43,5 +43,6 @@ class SharpnessAware(keras.Model):
         for weight, step in zip(weights, steps, strict=True):
             weight.assign_sub(step)
         self.optimizer.apply_gradients(zip(sharp_gradients, weights, strict=True))
+        # the loss shown is the one at the weights themselves, tracked as Keras's own train_step does
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
