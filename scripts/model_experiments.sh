@@ -50,3 +50,4 @@ run os16_val05_dense_sam05 --sam-rho 0.05                # sharpness-aware minim
 run os16_val05_dense_bn --batch-norm trained              # BatchNormalization trained while fine-tuning (frozen in every other row)
 run os16_val05_dense_corrupt09 --corruption 0.9           # more of the augmented views corrupted (0.7 in every other row)
 run os16_val05_dense_corrupt04 --corruption 0.4           # ... and fewer
+run os16_val05_dense_e6 --epochs 6                         # a sixth epoch under the dense average
