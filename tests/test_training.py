@@ -13,7 +13,17 @@ import pytest
 
 from pneumoscan.training.augment import augment, burned_in_text
 from pneumoscan.training.config import TrainConfig, add_train_options, config_from, config_from_dict
-from pneumoscan.training.corruptions import FAMILIES, downscale, jpeg
+from pneumoscan.training.corruptions import (
+    FAMILIES,
+    MEDMNIST_C,
+    brightness,
+    contrast,
+    downscale,
+    family_set,
+    impulse_noise,
+    jpeg,
+    shot_noise,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,13 +180,62 @@ def test_burned_in_text_marks_only_the_edges_of_an_otherwise_unchanged_view():
     assert (marked != plain).any() and np.array_equal(marked[80:200, 40:184], plain[80:200, 40:184])
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted({**FAMILIES, **MEDMNIST_C}))
 def test_each_corruption_keeps_the_shape_and_changes_the_pixels(name):
     rows, cols = np.mgrid[0:224, 0:224]
     gray = (((rows // 7 + cols // 7) % 2) * 150 + 50).astype(np.uint8)
-    damaged = FAMILIES[name](gray, np.random.default_rng(1))
+    damaged = {**FAMILIES, **MEDMNIST_C}[name](gray, np.random.default_rng(1))
     assert damaged.shape == gray.shape and damaged.dtype == np.uint8
     assert np.abs(damaged.astype(int) - gray).mean() > 0.5
+
+
+def test_wider_geometric_ranges_move_the_chest_further():
+    """Same draws, wider ranges: a bright square off the centre lands further from where it was,
+    no geometric change leaves it in place, and a width of 1 gives the views it always gave."""
+    gray = np.zeros((224, 224), np.uint8)
+    gray[40:60, 150:170] = 255
+
+    def mean_move(geometric: float) -> float:
+        rng = np.random.default_rng(1)
+        moves = []
+        for _ in range(100):
+            rows, cols = np.nonzero(augment(gray, rng, photometric=0.0, geometric=geometric) > 128)
+            moves.append(np.hypot(rows.mean() - 49.5, cols.mean() - 159.5))
+        return float(np.mean(moves))
+
+    default = augment(gray, np.random.default_rng(2))
+    assert np.array_equal(default, augment(gray, np.random.default_rng(2), geometric=1.0))
+    assert mean_move(0.0) < 0.5
+    assert mean_move(2.0) > 1.8 * mean_move(1.0) > 2
+
+
+def test_medmnist_c_families_damage_as_named():
+    """Shot noise keeps the mean exposure, impulse noise sticks a few pixels at black or white,
+    low contrast narrows the spread around the same mean, brightness moves the mean."""
+    gray = np.random.default_rng(2).integers(60, 200, (224, 224), dtype=np.uint8)
+    rng = np.random.default_rng(4)
+    assert abs(shot_noise(gray, rng).mean() - gray.mean()) < 1.0
+    salted = impulse_noise(gray, rng)
+    stuck = salted != gray
+    assert 0.003 < stuck.mean() < 0.03 and set(np.unique(salted[stuck])) <= {0, 255}
+    flat = contrast(gray, rng)
+    assert flat.std() < 0.85 * gray.std() and abs(flat.mean() - gray.mean()) < 1.0
+    assert abs(brightness(gray, rng).mean() - gray.mean()) >= 14
+
+
+def test_the_corruption_family_set_is_chosen_by_name():
+    """medmnist-c adds its six families to the telemedicine eight; an augmented view with certain
+    corruption draws from the set given; an unknown name is refused before any training."""
+    assert family_set("telemedicine") == tuple(FAMILIES.values())
+    assert len(family_set("medmnist-c")) == len(FAMILIES) + len(MEDMNIST_C)
+    with pytest.raises(ValueError, match="medmnist-c"):
+        family_set("imagenet-c")
+    gray = np.full((224, 224), 128, np.uint8)
+    for seed in range(4):
+        centre = augment(gray, np.random.default_rng(seed), 1.0, families=(impulse_noise,))[60:164, 60:164]
+        assert {0, 255} <= set(np.unique(centre)), "stuck pixels, which exposure changes never make"
+        plain = augment(gray, np.random.default_rng(seed), 0.0, families=(impulse_noise,))[60:164, 60:164]
+        assert not {0, 255} & set(np.unique(plain))
 
 
 def test_fixed_corruptions_of_the_robustness_bar():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pneumoscan.training.corruptions import FAMILIES
+from pneumoscan.training.corruptions import FAMILIES, Corruption
 
 MAX_ROTATION_DEG = 8.0
 MAX_SHIFT = 0.06
@@ -60,18 +60,21 @@ def augment(
     corruption: float = 0.0,
     text: float = 0.0,
     photometric: float = 1.0,
+    families: tuple[Corruption, ...] = CORRUPTIONS,
+    geometric: float = 1.0,
 ) -> np.ndarray:
     """One random view of `gray` (uint8, square), same shape and dtype; with chance `corruption`
-    one randomly chosen corruption family is applied on top, with chance `text` burned-in text
+    one of `families`, chosen at random, is applied on top, with chance `text` burned-in text
     (no random draw is spent on it when `text` is 0, so earlier seeds give their earlier views).
     `photometric` widens the gamma (as a power), contrast and brightness ranges (1 = as above),
     so that global exposure, which differs between sites, weighs less (at 2 external AUC did not
-    change: the README's evidence table)."""
+    change: the README's evidence table). `geometric` widens the rotation, zoom (as a power) and
+    shift ranges (1 = as above), for chests framed and sized otherwise than the training folder's."""
     size = gray.shape[0]
-    matrix = cv2.getRotationMatrix2D(
-        (size / 2, size / 2), rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG), rng.uniform(*ZOOM_RANGE)
-    )
-    matrix[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * size
+    rotation = rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG) * geometric
+    zoom = rng.uniform(*ZOOM_RANGE) ** geometric
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), rotation, zoom)
+    matrix[:, 2] += rng.uniform(-MAX_SHIFT, MAX_SHIFT, size=2) * size * geometric
     moved = cv2.warpAffine(gray, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     pixels = moved.astype(np.float32) / 255.0
     gamma = rng.uniform(*GAMMA_RANGE) ** photometric
@@ -81,7 +84,7 @@ def augment(
     pixels = (pixels - mean) * contrast + mean + rng.uniform(-BRIGHTNESS, BRIGHTNESS) * photometric
     view = np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if rng.random() < corruption:
-        view = CORRUPTIONS[rng.integers(len(CORRUPTIONS))](view, rng)
+        view = families[rng.integers(len(families))](view, rng)
     if text and rng.random() < text:
         view = burned_in_text(view, rng)
     return view

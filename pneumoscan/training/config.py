@@ -46,10 +46,21 @@ class TrainConfig:
     corruption: float = _option(
         0.7, "chance that an augmented view also gets a corruption (blur, JPEG, noise...)"
     )
+    corruption_families: str = _option(
+        "telemedicine",
+        "what the corruption is drawn from: telemedicine (blur, JPEG, downscale, noise, resized crop, "
+        "gamma, perspective, phone photo) or medmnist-c (those and MedMNIST-C's speckle, impulse "
+        "and shot noise, pixelation, contrast and brightness)",
+    )
     photometric: float = _option(
         1.0,
         "width of the augmentation's gamma, contrast and brightness ranges (1 = gamma 0.8-1.25, "
         "contrast 0.85-1.15, brightness +-0.08; 2 = gamma 0.64-1.56, contrast 0.7-1.3, +-0.16)",
+    )
+    geometric: float = _option(
+        1.0,
+        "width of the augmentation's rotation, zoom and shift ranges (1 = +-8 degrees, zoom "
+        "0.92-1.12, shift +-6%; 1.5 = +-12 degrees, zoom 0.88-1.19, shift +-9%)",
     )
     burned_in_text: float = _option(
         0.0, "chance that an augmented view also gets burned-in text (clock time, kV code, side letter)"

@@ -1,5 +1,7 @@
 """How X-rays arrive over telemedicine: blurred, re-compressed, downscaled, noisy, cropped,
-re-exposed, tilted, or photographed off a film or screen with a phone.
+re-exposed, tilted, or photographed off a film or screen with a phone; and the other families
+of MedMNIST-C (Di Salvo et al. 2024), a corruption benchmark of medical images: speckle,
+impulse and shot noise, pixelation, low contrast and brightness.
 
 Each family maps 224x224 uint8 grayscale pixels and a random generator to a corrupted copy of
 the same shape. Training draws from them as augmentation (`augment.py`); the robustness report
@@ -94,6 +96,45 @@ def phone_photo(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return jpeg(_to_uint8(pixels), int(rng.integers(60, 81)))
 
 
+def speckle_noise(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Noise that grows with the signal, as in ultrasound and some detector read-outs."""
+    pixels = gray.astype(np.float32)
+    return _to_uint8(pixels * (1.0 + rng.normal(0, rng.uniform(0.05, 0.2), gray.shape)))
+
+
+def impulse_noise(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Salt and pepper: a share of pixels (0.5-3%) stuck at black or white (dead or hot pixels)."""
+    view = gray.copy()
+    stuck = rng.random(gray.shape) < rng.uniform(0.005, 0.03)
+    view[stuck] = np.where(rng.random(int(stuck.sum())) < 0.5, 0, 255)
+    return view
+
+
+def shot_noise(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson noise of a low photon count (30-120 at full white): a low-dose exposure."""
+    photons = rng.uniform(30, 120)
+    return _to_uint8(rng.poisson(gray.astype(np.float32) / 255.0 * photons) / photons * 255.0)
+
+
+def pixelate(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blocks of 2-5 pixels: a thumbnail enlarged without smoothing."""
+    size = gray.shape[::-1]
+    side = int(gray.shape[0] / rng.uniform(2, 5))
+    small = cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, size, interpolation=cv2.INTER_NEAREST)
+
+
+def contrast(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Contrast cut to 40-80% around the mean: a washed-out print or a dim screen."""
+    pixels = gray.astype(np.float32)
+    return _to_uint8((pixels - pixels.mean()) * rng.uniform(0.4, 0.8) + pixels.mean())
+
+
+def brightness(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The whole image 15-40 grey levels lighter or darker: an over- or under-exposed copy."""
+    return _to_uint8(gray.astype(np.float32) + rng.choice([-1, 1]) * rng.uniform(15, 40))
+
+
 FAMILIES: dict[str, Corruption] = {
     "blur": blur,
     "jpeg": jpeg_recompress,
@@ -104,3 +145,25 @@ FAMILIES: dict[str, Corruption] = {
     "perspective": perspective,
     "phone_photo": phone_photo,
 }
+
+MEDMNIST_C: dict[str, Corruption] = {
+    "speckle_noise": speckle_noise,
+    "impulse_noise": impulse_noise,
+    "shot_noise": shot_noise,
+    "pixelate": pixelate,
+    "contrast": contrast,
+    "brightness": brightness,
+}
+"""MedMNIST-C's families that FAMILIES lacks (its Gaussian noise, blur, JPEG and gamma are there)."""
+
+FAMILY_SETS: dict[str, dict[str, Corruption]] = {
+    "telemedicine": FAMILIES,
+    "medmnist-c": {**FAMILIES, **MEDMNIST_C},
+}
+
+
+def family_set(name: str) -> tuple[Corruption, ...]:
+    """The corruptions training draws from under this name of FAMILY_SETS."""
+    if name not in FAMILY_SETS:
+        raise ValueError(f"corruption families are {' or '.join(FAMILY_SETS)}, not {name!r}")
+    return tuple(FAMILY_SETS[name].values())

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -28,6 +30,7 @@ from pneumoscan.dataset import LabelledImage, fingerprint, list_labelled_images,
 from pneumoscan.preprocess import Preprocessing
 from pneumoscan.training.augment import augment
 from pneumoscan.training.config import TrainConfig, config_from_dict
+from pneumoscan.training.corruptions import family_set
 from pneumoscan.training.served_files import load_pixels, model_inputs
 from pneumoscan.training.sharpness import SharpnessAware
 from pneumoscan.training.xception import LOGIT_LAYER, build_model, submodel_from, trunk_until
@@ -74,13 +77,11 @@ def cache_trunk(
     views: int,
     rng: np.random.Generator,
     preprocessing: Preprocessing,
-    corruption: float,
-    text: float = 0.0,
-    photometric: float = 1.0,
+    augmenter: Callable[[np.ndarray, np.random.Generator], np.ndarray] = augment,
     batch: int = 64,
 ) -> np.ndarray:
     """Frozen-trunk output for `views` views of every image: (views, N, h, w, c) float16.
-    View 0 is the image as served; the others are augmented."""
+    View 0 is the image as served; the others are `augmenter`'s."""
     forward = tf.function(lambda x: trunk(x, training=False))
     shape = tuple(int(d) for d in trunk.output.shape[1:])
     cache = np.empty((views, len(pixels), *shape), dtype=np.float16)
@@ -89,7 +90,7 @@ def cache_trunk(
             for start in range(0, len(pixels), batch):
                 chunk = pixels[start : start + batch]
                 if view:
-                    chunk = np.stack([augment(p, rng, corruption, text, photometric) for p in chunk])
+                    chunk = np.stack([augmenter(p, rng) for p in chunk])
                 x = model_inputs(chunk, preprocessing)
                 cache[view, start : start + len(x)] = forward(x).numpy().astype(np.float16)
                 bar.update(len(x))
@@ -298,17 +299,16 @@ def train(config: TrainConfig) -> Trained:
     model = build_model(config.base_weights, input_size=config.input_size)
     trunk, top = trunk_until(model, config.cache_layer), submodel_from(model, config.cache_layer)
     rng = np.random.default_rng(config.seed)
-    cache = cache_trunk(
-        trunk,
-        pixels,
-        config.views,
-        rng,
-        config.preprocessing,
-        config.corruption,
-        config.burned_in_text,
-        config.photometric,
+    augmenter = partial(
+        augment,
+        corruption=config.corruption,
+        text=config.burned_in_text,
+        photometric=config.photometric,
+        geometric=config.geometric,
+        families=family_set(config.corruption_families),
     )
-    val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing, config.corruption)
+    cache = cache_trunk(trunk, pixels, config.views, rng, config.preprocessing, augmenter)
+    val_cache = cache_trunk(trunk, val_pixels, 1, rng, config.preprocessing)
     print(f"trunk cached in {(time.time() - started) / 60:.1f} min")
     train_head(model, cache, y, config)
     start_weights = model.get_weights()
