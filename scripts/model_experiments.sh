@@ -53,4 +53,5 @@ run os16_val05_dense_corrupt04 --corruption 0.4           # ... and fewer
 run os16_val05_dense_e6 --epochs 6                         # a sixth epoch under the dense average
 run os16_val05_dense_medmnistc --corruption-families medmnist-c  # MedMNIST-C's speckle, impulse and shot noise, pixelation, contrast and brightness in the draw too
 run os16_val05_dense_geo15 --geometric 1.5                 # rotation, zoom and shift ranges half as wide again (framing was the weakest family)
+run os16_val05_dense_geo15_s7 --geometric 1.5 --seed 7     # its second seed
 run os16_val05_dense_block4 --cache-layer add_1              # block 4 fine-tuned too, on the committed design
