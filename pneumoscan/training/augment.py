@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pneumoscan.training.corruptions import FAMILIES, Corruption
+from pneumoscan.training.corruptions import Corruption, family_set
 
 MAX_ROTATION_DEG = 8.0
 MAX_SHIFT = 0.06
@@ -23,7 +23,7 @@ ZOOM_RANGE = (0.92, 1.12)
 BRIGHTNESS = 0.08
 CONTRAST_RANGE = (0.85, 1.15)
 GAMMA_RANGE = (0.8, 1.25)
-CORRUPTIONS = tuple(FAMILIES.values())
+CORRUPTIONS = family_set("telemedicine")
 
 
 def burned_in_text(gray: np.ndarray, rng: np.random.Generator) -> np.ndarray:
